@@ -4,6 +4,8 @@ Sub-commands (``rlq <command> --help`` for each):
 
 * ``rlq synth --preset smoke|cpu|large --out DIR --seed N`` — generate the SynthCC benchmark.
 * ``rlq stats --dataset ltcc|prcc|last|deepchange|celebreid|synthcc --root DIR`` — Table-1 statistics as JSON.
+* ``rlq describe --variant cal|bm|bm+g|bm+p|rlq --backbone resnet50 --num-ids 77 --num-clothes 256`` — parameter
+  counts as JSON (the #Par column of Table 8).
 """
 
 from __future__ import annotations
@@ -49,6 +51,17 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_describe(args: argparse.Namespace) -> int:
+    from rlqlib import model
+
+    counts = model.count_parameters(
+        args.variant, backbone=args.backbone, num_ids=args.num_ids, num_clothes=args.num_clothes,
+        num_pose=args.num_pose,
+    )
+    print(json.dumps({"variant": args.variant, "backbone": args.backbone, **counts}, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``rlq`` (exposed for tests and documentation)."""
     parser = argparse.ArgumentParser(prog="rlq", description=__doc__.split("\n")[0])
@@ -69,6 +82,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", required=True, help="the dataset folder (or its parent, as unpacked)")
     p.add_argument("--verify", action="store_true", help="also open every image to detect corrupt files")
     p.set_defaults(func=_cmd_stats)
+
+    p = sub.add_parser("describe", help="parameter counts of a model variant as JSON")
+    p.add_argument("--variant", default="rlq", help="cal | bm | bm+g | bm+p | rlq")
+    p.add_argument("--backbone", default="resnet50", help="resnet50 | resnet34 | resnet18 | resnet_tiny | resnet_micro")
+    p.add_argument("--num-ids", type=int, default=77, help="training identities (LTCC: 77)")
+    p.add_argument("--num-clothes", type=int, default=256, help="training clothes classes (LTCC: 256)")
+    p.add_argument("--num-pose", type=int, default=16, help="pose classes, k + 1 (k = 15 clusters)")
+    p.set_defaults(func=_cmd_describe)
     return parser
 
 
