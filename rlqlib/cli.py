@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as err:  # DatasetError is a ValueError: show it, not a traceback
+    except (ValueError, FileNotFoundError, FileExistsError) as err:  # DatasetError is a ValueError: a message, not a traceback
         print(f"rlq {args.command}: error: {err}", file=sys.stderr)
         return 2
 
