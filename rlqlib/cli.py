@@ -6,6 +6,8 @@ Sub-commands (``rlq <command> --help`` for each):
 * ``rlq stats --dataset ltcc|prcc|last|deepchange|celebreid|synthcc --root DIR`` — Table-1 statistics as JSON.
 * ``rlq describe --variant cal|bm|bm+g|bm+p|rlq --backbone resnet50 --num-ids 77 --num-clothes 256`` — parameter
   counts as JSON (the #Par column of Table 8).
+* ``rlq poses cluster --keypoints FILE --k 15 --out labels.csv`` — AlphaPose-format keypoints → pose-cluster CSV
+  in the authors' format (``Category,Image,R_LA_15``).
 """
 
 from __future__ import annotations
@@ -62,6 +64,68 @@ def _cmd_describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_poses_cluster(args: argparse.Namespace) -> int:
+    from rlqlib import pose
+
+    summary = pose.cluster_command(
+        args.keypoints, args.k, args.out, variant=args.variant, category=args.category,
+        image_size=tuple(args.image_size) if args.image_size else None, images=args.images,
+        encoding=args.encoding, min_score=args.min_score, missing=args.missing,
+    )
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def _parse_sets(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"rlq: --set expects key=value (e.g. schedule.epochs=4), got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = {"true": True, "false": False, "none": None}.get(value.lower(), value)
+    return out
+
+
+def _init_distributed(device: str) -> None:
+    import os
+
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from rlqlib import config, runs
+
+    overrides = {"seed": args.seed, "dataset": args.dataset, "root": args.root, **_parse_sets(args.set)}
+    if args.device:
+        overrides["device"] = args.device
+    cfg = config.make(args.preset, args.variant, **overrides)
+    _init_distributed(cfg.runtime.device)
+    run = runs.run_or_load(cfg, args.out)
+    if runs._rank() == 0:
+        print(str(run.dir))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from rlqlib import runs, train
+
+    run = runs.load_run(args.run)
+    cfg = run.config
+    data = replace(cfg.data, dataset=args.dataset or cfg.data.dataset, root=args.root or cfg.data.root)
+    cfg = replace(cfg, data=data, runtime=replace(cfg.runtime, device=args.device or "cpu", progress=False))
+    result = train.evaluate_run(run.dir, cfg)
+    print(json.dumps({"run": str(run.dir), "dataset": cfg.data.dataset, "eval": result}, indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``rlq`` (exposed for tests and documentation)."""
     parser = argparse.ArgumentParser(prog="rlq", description=__doc__.split("\n")[0])
@@ -90,6 +154,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-clothes", type=int, default=256, help="training clothes classes (LTCC: 256)")
     p.add_argument("--num-pose", type=int, default=16, help="pose classes, k + 1 (k = 15 clusters)")
     p.set_defaults(func=_cmd_describe)
+
+    p = sub.add_parser("poses", help="coarse pose labels for CAP")
+    poses = p.add_subparsers(dest="poses_command", required=True)
+    p = poses.add_parser("cluster", help="AlphaPose-format keypoints JSON -> pose-cluster CSV (reference format)")
+    p.add_argument("--keypoints", required=True, help="AlphaPose results JSON (or SynthCC's keypoints_<split>.json)")
+    p.add_argument("--k", type=int, nargs="+", default=[15], help="cluster count(s), 5..40 (default 15)")
+    p.add_argument("--out", required=True, help="CSV to write (Category,Image,R_LA_15,...)")
+    p.add_argument("--variant", nargs="+", default=["R_LA"], help="R_LA | R_LAC | R_A (several allowed)")
+    p.add_argument("--category", default="train", help="value of the Category column")
+    p.add_argument("--images", default=None, help="image folder: sizes from the files, every image must be covered")
+    p.add_argument("--image-size", type=int, nargs=2, metavar=("W", "H"), default=None,
+                   help="when all images share one size (e.g. SynthCC: 64 128)")
+    p.add_argument("--encoding", default="reference", help="reference (faithful) | improved (scaled, sin/cos angles)")
+    p.add_argument("--min-score", type=float, default=None, help="mean keypoint confidence below which class 0")
+    p.add_argument("--missing", default="error", help="error | zero: images with no keypoints (no person) -> class 0")
+    p.set_defaults(func=_cmd_poses_cluster)
     return parser
 
 

@@ -81,3 +81,16 @@ def test_describe_prints_table8_parameter_counts(capsys):
         out = json.loads(capsys.readouterr().out)
         assert round(out["params"] / 1e6, 1) == millions
         assert out["params_inference"] <= out["params"]
+
+
+def test_poses_cluster_writes_reference_csv(smoke_twice, tmp_path):
+    (root, _), _ = smoke_twice
+    out = tmp_path / "labels.csv"
+    w, h = json.loads((root / "synthcc.json").read_text())["image_size"][::-1]
+    res = _rlq("poses", "cluster", "--keypoints", str(root / "annotations" / "keypoints_train.json"),
+               "--k", "5", "--out", str(out), "--image-size", str(w), str(h))
+    assert res.returncode == 0, res.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0] == "Category,Image,R_LA_5"
+    assert len(lines) - 1 == len(list((root / "train").glob("*.png")))
+    assert {float(line.split(",")[2]) for line in lines[1:]} <= {float(c) for c in range(0, 6)}
