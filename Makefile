@@ -8,10 +8,15 @@ SEED ?= 0
 DEVICE ?= cpu
 DATA_ROOT ?= data/synthcc-$(PRESET)
 DATASET ?= synthcc
+# book: ONLY=<chapter> runs one notebook; BOOKFLAGS=-W makes Sphinx warnings errors.
+ONLY ?=
+BOOKFLAGS ?=
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # papermill/tqdm/OpenMP: one BLAS pool per process; t-SNE is 3-6x slower with 2 OpenMP threads here.
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup book test synth lock clean distclean
+.PHONY: help setup assets browser book test synth lock clean distclean
 
 help:
 	@echo "make book   - generate SynthCC if absent, run every notebook (papermill), build the HTML book"
@@ -37,8 +42,36 @@ lock:
 synth: setup
 	$(VENV)/bin/rlq synth --preset $(PRESET) --out $(DATA_ROOT) --seed $(SEED) --if-absent
 
-test: setup
+# The widget/MathJax JavaScript the HTML needs offline, from npm into the git-ignored _widgets/ (idempotent).
+assets:
+	scripts/vendor_assets.sh
+
+# Headless Chromium for the browser tests (Debian packages), only when missing.
+browser:
+	@if [ -x $(CHROMIUM) ]; then echo "browser: $(CHROMIUM) present"; else \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver; \
+	fi
+
+# papermill runs every _toc.yml notebook into book/experiments/, then Jupyter Book renders _build/html/.
+book: setup assets synth
+	$(PY) -m rlqlib.book run --preset $(PRESET) --dataset $(DATASET) --root $(DATA_ROOT) --device $(DEVICE) \
+	  --seed $(SEED) $(if $(ONLY),--only $(ONLY))
+	$(PY) -m rlqlib.book build $(BOOKFLAGS)
+
+test: setup assets browser
 	$(PY) -m pytest -q
+
+# Optional: the MediaPipe pose estimator in its own environment (mediapipe 0.10.21 pins numpy<2), for users
+# without AlphaPose: `.venv-pose/bin/python -m rlqlib.pose_mediapipe --images DIR --out keypoints.json`.
+POSE_VENV := .venv-pose
+.PHONY: pose-env
+pose-env: $(POSE_VENV)/.stamp
+
+$(POSE_VENV)/.stamp: requirements-pose.txt
+	test -x $(POSE_VENV)/bin/python || $(PYTHON) -m venv $(POSE_VENV)
+	$(POSE_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-pose.txt
+	touch $@
 
 clean:
 	rm -rf _build book/experiments
