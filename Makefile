@@ -21,6 +21,7 @@ export PYTHONUNBUFFERED := 1
 help:
 	@echo "make book   - generate SynthCC if absent, run every notebook (papermill), build the HTML book"
 	@echo "make test   - the test suite (sets up the environment first)"
+	@echo "make pose-env - optional MediaPipe pose estimator environment (.venv-pose)"
 	@echo "variables: PRESET=smoke|cpu|paper DATASET=$(DATASET) DATA_ROOT=$(DATA_ROOT) DEVICE=$(DEVICE)"
 
 # The virtual environment, from the pinned lock. Re-created when the lock or pyproject changes.
@@ -59,7 +60,8 @@ book: setup assets synth
 	  --seed $(SEED) $(if $(ONLY),--only $(ONLY))
 	$(PY) -m rlqlib.book build $(BOOKFLAGS)
 
-test: setup assets browser
+# pose-env (~1 min, once): the MediaPipe estimator test runs on a real photo in CI too.
+test: setup assets browser pose-env
 	$(PY) -m pytest -q
 
 # Optional: the MediaPipe pose estimator in its own environment (mediapipe 0.10.21 pins numpy<2), for users
@@ -77,4 +79,4 @@ clean:
 	rm -rf _build book/experiments
 
 distclean: clean
-	rm -rf $(VENV) _widgets data runs
+	rm -rf $(VENV) $(POSE_VENV) _widgets data runs

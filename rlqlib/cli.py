@@ -8,6 +8,9 @@ Sub-commands (``rlq <command> --help`` for each):
   counts as JSON (the #Par column of Table 8).
 * ``rlq poses cluster --keypoints FILE --k 15 --out labels.csv`` — AlphaPose-format keypoints → pose-cluster CSV
   in the authors' format (``Category,Image,R_LA_15``).
+* ``rlq train --variant V --preset smoke|cpu|paper --dataset D --root DIR --seed N --out RUNS_DIR [--device …]
+  [--set key=value …]`` — train (or load from the run cache) and print the run folder; works under torchrun.
+* ``rlq evaluate --run RUN_DIR [--dataset D --root DIR]`` — re-score a trained run, print metrics JSON.
 """
 
 from __future__ import annotations
@@ -104,9 +107,18 @@ def _cmd_train(args: argparse.Namespace) -> int:
     overrides = {"seed": args.seed, "dataset": args.dataset, "root": args.root, **_parse_sets(args.set)}
     if args.device:
         overrides["device"] = args.device
-    cfg = config.make(args.preset, args.variant, **overrides)
+    try:
+        cfg = config.make(args.preset, args.variant, **overrides)
+    except KeyError as err:  # unknown preset / variant / --set key: a message, not a traceback
+        raise ValueError(err.args[0]) from None
     _init_distributed(cfg.runtime.device)
-    run = runs.run_or_load(cfg, args.out)
+    from rlqlib.steps import NonFiniteLossError
+    from rlqlib.train import CheckpointError
+
+    try:
+        run = runs.run_or_load(cfg, args.out)
+    except (CheckpointError, NonFiniteLossError) as err:
+        raise ValueError(str(err)) from None
     if runs._rank() == 0:
         print(str(run.dir))
     return 0
@@ -170,6 +182,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-score", type=float, default=None, help="mean keypoint confidence below which class 0")
     p.add_argument("--missing", default="error", help="error | zero: images with no keypoints (no person) -> class 0")
     p.set_defaults(func=_cmd_poses_cluster)
+
+    p = sub.add_parser("train", help="train a variant (or load it from the run cache); prints the run folder")
+    p.add_argument("--variant", required=True, help="e.g. cal, id-only, bm, cap, tad, rlq, teacher (rlqlib.config)")
+    p.add_argument("--preset", default="cpu", help="smoke | cpu | paper")
+    p.add_argument("--dataset", default="synthcc", help="target dataset (synthcc, ltcc, prcc, ...)")
+    p.add_argument("--root", required=True, help="dataset folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs", help="run cache folder (runs/<variant>-<hash12>/)")
+    p.add_argument("--device", default=None, help="cpu | cuda (default: the preset's)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="config override, e.g. schedule.epochs=4 or runtime.amp=bf16 (repeatable)")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="re-score a trained run; prints metrics JSON")
+    p.add_argument("--run", required=True, help="a run folder (holds config.json and checkpoint.pt)")
+    p.add_argument("--dataset", default=None, help="evaluate on another dataset (default: the run's)")
+    p.add_argument("--root", default=None, help="its folder (default: the run's)")
+    p.add_argument("--device", default=None, help="cpu | cuda (default cpu)")
+    p.set_defaults(func=_cmd_evaluate)
     return parser
 
 

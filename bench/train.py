@@ -1,0 +1,129 @@
+"""Training-step throughput (images/s) per preset, variant and device, on synthetic batches.
+
+    .venv/bin/python bench/train.py --preset cpu                       # CPU: CAL, BM, RLQ (CAP and TAD steps)
+    .venv/bin/python bench/train.py --preset paper --device cuda       # GPU: ResNet-50 384x192, fp32 vs bf16+CL
+
+Each configuration builds the run's modules (model, heads, optimisers, frozen teacher) exactly as
+:class:`rlqlib.train.Trainer` does, feeds random uint8 images with valid labels (so no dataset is needed),
+runs ``--warmup`` steps and times ``--steps`` more. A CAP step forwards M = P·K images (2·P·K with the cloth
+replica); a TAD step forwards 2B (HQ + LQ) through the student plus B through the teacher. Prints one JSON
+line per configuration: s/step and images/s (images = what the student forwards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from rlqlib import config as C
+from rlqlib import model as M
+from rlqlib import steps as S
+from rlqlib.loader import train_augment
+
+
+def build(cfg: C.ExperimentConfig, num_ids: int, device: torch.device) -> S.StepContext:
+    clothes_orig = 4 * num_ids
+    num_clothes = clothes_orig + (81 * num_ids if cfg.data.cloth_aug else 0)
+    mcfg = M.ModelConfig(**{**C.to_dict(cfg)["model"], "num_ids": num_ids, "num_clothes": num_clothes,
+                            "num_pose_classes": cfg.data.pose_k + 1})
+    model, heads = M.build_model(mcfg, 0), M.build_heads(mcfg, 1)
+    student = S.Student(model, heads.cal_classifier).to(device)
+    cc = heads.clothes_classifier.to(device)
+    if cfg.runtime.channels_last:
+        student.to(memory_format=torch.channels_last)
+    teacher = None
+    if cfg.tad.enabled:
+        teacher = M.make_teacher(M.build_model(M.ModelConfig(**{**C.to_dict(cfg)["model"], "variant": "bm"}), 2)
+                                 .to(device))
+    p2c = torch.zeros(num_ids, num_clothes, dtype=torch.bool, device=device)
+    p2c[torch.arange(num_ids), torch.arange(num_ids)] = True
+    if cfg.data.cloth_aug:
+        for i in range(num_ids):
+            p2c[i, clothes_orig + 81 * i: clothes_orig + 81 * (i + 1)] = True
+    s = cfg.schedule
+    amp = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.runtime.amp]
+    return S.StepContext(
+        student=student, clothes_classifier=cc, teacher=teacher,
+        opt=torch.optim.Adam(student.parameters(), lr=s.lr, weight_decay=s.weight_decay),
+        opt_cc=torch.optim.Adam(cc.parameters(), lr=s.lr, weight_decay=s.weight_decay),
+        scaler=torch.amp.GradScaler(device.type, enabled=cfg.runtime.amp == "fp16"),
+        scaler_cc=torch.amp.GradScaler(device.type, enabled=cfg.runtime.amp == "fp16"),
+        loss_cfg=cfg.losses, weights=dict(cfg.weights), terms=tuple(cfg.terms), pid2clothes=p2c, device=device,
+        amp_dtype=amp, channels_last=cfg.runtime.channels_last, tad_teacher=cfg.tad.teacher,
+        tad_self_ss=cfg.tad.self_ss, tad_self_mse=cfg.tad.self_mse, mix="ltcc", cos_from=model.disentangle_from
+        or ("f_bot",))
+
+
+def cap_batch(cfg: C.ExperimentConfig, num_ids: int, g: torch.Generator, device: torch.device) -> dict:
+    p, k = cfg.data.p, cfg.data.k
+    m = p * k * (2 if cfg.data.cloth_aug else 1)
+    h, w = cfg.data.image_size
+    x = torch.randint(0, 256, (m, 3, h, w), dtype=torch.uint8, generator=g, device=g.device).to(device)
+    pids = (torch.arange(m, device=device) // (m // p)) % num_ids
+    return {"images": train_augment(x, g), "pids": pids, "clothes_ids": pids.clone(),
+            "gender": pids % 2, "pose": pids % (cfg.data.pose_k + 1), "index": torch.arange(m, device=device)}
+
+
+def time_steps(fn, warmup: int, steps: int, device: torch.device) -> float:
+    for _ in range(warmup):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - t0) / steps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--variants", nargs="+", default=["cal", "bm", "rlq"])
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--num-ids", type=int, default=136)
+    ap.add_argument("--precisions", nargs="+", default=None,
+                    help="amp:channels_last pairs, e.g. none:0 bf16:1 (default: the preset's, plus fp32 on cuda)")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    base = C.make(args.preset, "bm")
+    precisions = args.precisions or ([f"{base.runtime.amp}:{int(base.runtime.channels_last)}"] +
+                                     (["none:0", "bf16:1"] if device.type == "cuda" else []))
+    for prec in dict.fromkeys(precisions):
+        amp, cl = prec.split(":")
+        for variant in args.variants:
+            cfg = C.make(args.preset, variant, device=args.device, amp=amp,
+                         **{"runtime.channels_last": bool(int(cl))})
+            ctx = build(cfg, args.num_ids, device)
+            g = torch.Generator(device=device)
+            g.manual_seed(0)
+            batch = cap_batch(cfg, args.num_ids, g, device)
+            rec = {"preset": args.preset, "device": args.device, "variant": variant, "amp": amp,
+                   "channels_last": bool(int(cl)), "threads": torch.get_num_threads(),
+                   "image_size": list(cfg.data.image_size), "backbone": cfg.model.backbone}
+            s = time_steps(lambda: S.cap_step(ctx, batch, cc_active=True, epoch=0, step=0, generator=g),
+                           args.warmup, args.steps, device)
+            n = batch["images"].shape[0]
+            rec.update(cap_images=n, cap_s_per_step=round(s, 4), cap_images_per_s=round(n / s, 1))
+            if cfg.tad.enabled:
+                b = cfg.data.p * cfg.data.k
+                h, w = cfg.data.image_size
+                hq = torch.randint(0, 256, (b, 3, h, w), dtype=torch.uint8, generator=g, device=g.device).to(device)
+                idx = torch.arange(b)
+                s = time_steps(lambda: S.tad_step(ctx, hq, idx, epoch=0, step=0, generator=g), args.warmup,
+                               args.steps, device)
+                rec.update(tad_images=2 * b, tad_s_per_step=round(s, 4), tad_images_per_s=round(2 * b / s, 1))
+            print(json.dumps(rec), flush=True)
+
+
+if __name__ == "__main__":
+    main()

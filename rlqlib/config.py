@@ -1,0 +1,471 @@
+"""Experiment configuration: frozen dataclasses, named presets, the paper's variants, a stable hash.
+
+An :class:`ExperimentConfig` is everything a training run depends on. Build one with
+:func:`make` (``preset`` × ``variant`` + overrides), never by hand-editing fields in place::
+
+    cfg = make("cpu", "rlq", root="data/synthcc-cpu", seed=1, **{"schedule.epochs": 4})
+
+* **Presets** (:data:`PRESETS`): ``smoke`` (tests, seconds, SynthCC-smoke), ``cpu`` (the book's
+  default on SynthCC-cpu, ~1–3 min per run on 2 cores) and ``paper`` (spec §3.11 on a GPU:
+  ResNet-50 ImageNet, 384×192, per-GPU P×K 8×4, 60 epochs, Adam 3.5e-4, fp32 as the reference).
+* **Schedules scale with the run length**: the LR milestones (20, 40 of 60 epochs) and the start of
+  the clothes classifier / adversarial loss (25 of 60) are stored as *fractions* of
+  ``schedule.epochs``; :meth:`ScheduleConfig.milestone_epochs` and
+  :meth:`ScheduleConfig.cc_start_epoch` round them to epochs (60 epochs ⇒ [20, 40] and 25).
+* **Variants** (:data:`VARIANTS`): config deltas for every row of the paper's Tables 2–10 plus
+  ``id-only`` (identity CE only, the sanity baseline) and ``teacher`` (the TAD teacher: a Base
+  Model trained on the external HQ set, one clothes class per image).
+* **Hash** (:func:`config_hash`): sha256 of the canonical JSON of :func:`hashed_dict`. Excluded:
+  purely cosmetic or placement fields that cannot change what is learned — ``data.root`` (replaced
+  by a data *fingerprint* at run time, see :mod:`rlqlib.runs`), ``runtime.progress``,
+  ``runtime.threads`` and ``runtime.eval_batch_size``. **Included on purpose**: ``runtime.device``
+  type, ``runtime.amp`` and ``runtime.channels_last`` (bf16 autocast and memory layout change the
+  numerics, hence the metrics) and the seed. Thread count can change CPU float summation order at
+  the rounding level; runs differing only in threads share one cache entry. The run-cache key
+  (:func:`run_hash`) adds the data fingerprint and the number of data-parallel processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+from rlqlib.losses import CAP_KEYS, LOSS_PRESETS, TAD_KEYS, LossConfig
+from rlqlib.model import MODEL_PRESETS, ModelConfig
+
+SELF_MSE_KEYS = ("self_mse_cal", "self_mse_bot")  # SS_MSE (spec §2 pair10/pair11): ||n(S_HQ) - n(S_LQ)||^2
+ALL_WEIGHT_KEYS = CAP_KEYS + TAD_KEYS + SELF_MSE_KEYS
+AMP_MODES = ("none", "bf16", "fp16")
+TAD_SOURCES = ("external", "external_ntu", "target")
+TRAIN_SETS = ("target", "external", "external_ntu")
+NOT_HASHED = ("data.root", "runtime.progress", "runtime.threads", "runtime.eval_batch_size")
+
+
+# ------------------------------------------------------------------------------------------ sections
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """What is trained on and how batches are made.
+
+    Attributes:
+        dataset: target dataset (a key of :data:`rlqlib.data.DATASETS`).
+        root: its folder (SynthCC: the generator's output; also holds masks, annotations, external sets).
+        train_set: ``target`` (the dataset's train split) or an external set (``external``/``external_ntu``,
+            Celeb-reID layout, one clothes class per image) — the teacher is trained on the external set.
+        image_size: (H, W) of the model input.
+        p, k: identities per batch and images per identity (per process).
+        cloth_aug: add a recoloured replica of every sample (spec §3.7); needs clothes masks.
+        mask_root: folder of ``<stem>_shirt.png``/``<stem>_pant.png`` masks; None = SynthCC's ``root/masks/train``
+            (a real dataset with ``cloth_aug`` must name one).
+        colours: ``all`` (9 colours, 81 combinations) or ``last`` (6, for LaST).
+        lq_aug: probability per target image of a synthetic LQ artifact in the CAP pass ("BM + LQ Aug.").
+        gender_csv: gender table; None = the dataset's default (SynthCC ``annotations/SynthCC_Gender.csv``).
+        pose_csv: pose-cluster table in the reference's format; None = SynthCC: cluster its ground-truth
+            keypoints with :mod:`rlqlib.pose` (R_LA, ``pose_k`` clusters) at run time.
+        pose_column: column of ``pose_csv`` (``R_LA_15``).
+        pose_k: clusters k (the pose head has k + 1 classes).
+    """
+
+    dataset: str = "synthcc"
+    root: str = "data/synthcc-cpu"
+    train_set: str = "target"
+    image_size: tuple[int, int] = (128, 64)
+    p: int = 8
+    k: int = 4
+    cloth_aug: bool = True
+    mask_root: str | None = None
+    colours: str = "all"
+    lq_aug: float = 0.0
+    gender_csv: str | None = None
+    pose_csv: str | None = None
+    pose_column: str = "R_LA_15"
+    pose_k: int = 15
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Optimisation schedule (spec §3.1), with the epoch-dependent switches as fractions of ``epochs``.
+
+    Attributes:
+        epochs: total epochs E.
+        lr, weight_decay: Adam (coupled L2) for both optimisers.
+        milestones: MultiStepLR milestones as fractions of E (20/60, 40/60).
+        gamma: LR decay factor.
+        cc_start: clothes-classifier step and adversarial loss from epoch round(cc_start · E) (25/60).
+        eval_every: also evaluate every N epochs for curves (0 = only after the last epoch). No checkpoint
+            selection happens on the test set: the final epoch is what is reported.
+    """
+
+    epochs: int = 60
+    lr: float = 3.5e-4
+    weight_decay: float = 5e-4
+    milestones: tuple[float, ...] = (20 / 60, 40 / 60)
+    gamma: float = 0.1
+    cc_start: float = 25 / 60
+    eval_every: int = 0
+
+    def milestone_epochs(self) -> list[int]:
+        """LR milestones in epochs (60 epochs ⇒ [20, 40])."""
+        return [int(round(m * self.epochs)) for m in self.milestones]
+
+    def cc_start_epoch(self) -> int:
+        """First (0-indexed) epoch with the clothes step and the adversarial loss (60 epochs ⇒ 25)."""
+        return int(round(self.cc_start * self.epochs))
+
+
+@dataclass(frozen=True)
+class TADConfig:
+    """Task-agnostic distillation (spec §3.3, §3.6) and its Table-9 variants.
+
+    Attributes:
+        enabled: run one TAD pass over the HQ/LQ pair source before every CAP pass.
+        source: ``external`` (SynthCC's Celeb-like set; for real targets ``external_root``), ``external_ntu``,
+            or ``target`` (noisy pairs from the target train set, "LTCC + SS_MSE").
+        external_root: Celeb-reID folder for real target datasets (SynthCC: ``root/<source>``).
+        teacher: distil from the frozen teacher (L_D); the teacher run is resolved through the run cache.
+        teacher_hash: config hash of the teacher run, filled in by :func:`resolve` (part of the student's hash).
+        self_ss: the self-supervision KL terms L_S (``ss_*``).
+        self_mse: the SS_MSE terms ``self_mse_{cal,bot}`` = ||n(S_HQ) − n(S_LQ)||² (no teacher).
+        subsample: fraction of each identity's images kept (spec §3.9 "~8%": 0.08); 1.0 = all.
+        mix: degradation mix of :data:`rlqlib.degrade.MIXES`; None = the target dataset's.
+    """
+
+    enabled: bool = False
+    source: str = "external"
+    external_root: str | None = None
+    teacher: bool = True
+    teacher_hash: str | None = None
+    self_ss: bool = True
+    self_mse: bool = False
+    subsample: float = 1.0
+    mix: str | None = None
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Where and how the computation runs.
+
+    Attributes:
+        device: ``cpu``, ``cuda`` or ``cuda:N`` (under torchrun each process uses ``cuda:LOCAL_RANK``).
+        amp: autocast dtype for the forward passes: ``none``, ``bf16`` or ``fp16`` (losses in fp32).
+        channels_last: NHWC memory format for the model and its inputs.
+        seed: seeds model init, heads, sampler and every augmentation/degradation generator.
+        threads: ``torch.set_num_threads`` (0 = leave as is). Not hashed.
+        progress: tqdm bars per pass. Not hashed.
+        eval_batch_size: feature-extraction batch. Not hashed.
+    """
+
+    device: str = "cpu"
+    amp: str = "none"
+    channels_last: bool = False
+    seed: int = 0
+    threads: int = 0
+    progress: bool = True
+    eval_batch_size: int = 128
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One training run.
+
+    Attributes:
+        variant: name in :data:`VARIANTS` (for run folder names and reports).
+        preset: name in :data:`PRESETS`.
+        terms: the CAP backbone terms that are computed (subset of :data:`rlqlib.losses.CAP_KEYS`).
+        weights: loss name → weight, for every CAP/TAD/SS_MSE term (all 1 in the paper).
+    """
+
+    variant: str
+    preset: str
+    data: DataConfig
+    model: ModelConfig
+    losses: LossConfig
+    schedule: ScheduleConfig
+    tad: TADConfig
+    runtime: RuntimeConfig
+    terms: tuple[str, ...] = ("id_cal", "id_bot", "triplet", "kl_branches", "adv")
+    weights: Mapping[str, float] = field(default_factory=lambda: {k: 1.0 for k in ALL_WEIGHT_KEYS})
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+# ------------------------------------------------------------------------------------------ presets
+
+_SECTIONS = {"data": DataConfig, "model": ModelConfig, "losses": LossConfig, "schedule": ScheduleConfig,
+             "tad": TADConfig, "runtime": RuntimeConfig}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "data": DataConfig(root="data/synthcc-smoke", image_size=(64, 32), p=4, k=4, pose_k=5,
+                           pose_column="R_LA_5"),
+        "model": MODEL_PRESETS["smoke"],
+        "schedule": ScheduleConfig(epochs=2),
+        "runtime": RuntimeConfig(progress=False, eval_batch_size=64, threads=1),
+    },
+    "cpu": {
+        "data": DataConfig(root="data/synthcc-cpu", image_size=(128, 64), p=8, k=4),
+        "model": MODEL_PRESETS["cpu"],
+        "schedule": ScheduleConfig(epochs=10),
+        "runtime": RuntimeConfig(amp="bf16", channels_last=True, threads=2),
+    },
+    "paper": {
+        "data": DataConfig(root="data/synthcc-large", image_size=(384, 192), p=8, k=4),
+        "model": MODEL_PRESETS["paper"],
+        "schedule": ScheduleConfig(epochs=60, eval_every=10),
+        "runtime": RuntimeConfig(device="cuda", eval_batch_size=128),
+    },
+}
+
+_BM_TERMS = ("id_cal", "id_bot", "triplet", "kl_branches", "adv")
+_CAL_TERMS = ("id_cal", "adv")
+_TAD_ON = {"tad.enabled": True}
+
+# variant → (deltas as dotted keys). Model variant names are rlqlib.model.VARIANTS keys.
+VARIANTS: dict[str, dict[str, Any]] = {
+    # Table 5: vanilla CAL and its fragility to cloth augmentation / triplet loss (triplet on f_CAL here).
+    "cal": {"model.variant": "cal", "data.cloth_aug": False, "terms": _CAL_TERMS},
+    "cal+cloth-aug": {"model.variant": "cal", "data.cloth_aug": True, "terms": _CAL_TERMS},
+    "cal+triplet": {"model.variant": "cal", "data.cloth_aug": False, "terms": _CAL_TERMS + ("triplet",)},
+    "cal+cloth-aug+triplet": {"model.variant": "cal", "data.cloth_aug": True, "terms": _CAL_TERMS + ("triplet",)},
+    # Tables 2, 8: Base Model (two branches, cloth aug, triplet on f_BOT, KL between the id heads) and CAP.
+    "bm": {"model.variant": "bm", "terms": _BM_TERMS},
+    "bm+g": {"model.variant": "bm+g", "terms": _BM_TERMS + ("gender",)},
+    "bm+p": {"model.variant": "bm+p", "terms": _BM_TERMS + ("pose", "cos")},
+    "cap": {"model.variant": "rlq", "terms": _BM_TERMS + ("pose", "gender", "cos")},
+    # Table 8, right half: each with TAD.
+    "tad": {"model.variant": "bm", "terms": _BM_TERMS, **_TAD_ON},
+    "bm+g+tad": {"model.variant": "bm+g", "terms": _BM_TERMS + ("gender",), **_TAD_ON},
+    "bm+p+tad": {"model.variant": "bm+p", "terms": _BM_TERMS + ("pose", "cos"), **_TAD_ON},
+    "rlq": {"model.variant": "rlq", "terms": _BM_TERMS + ("pose", "gender", "cos"), **_TAD_ON},
+    # Table 9: TAD variants.
+    "bm+lq-aug": {"model.variant": "bm", "terms": _BM_TERMS, "data.lq_aug": 0.5},
+    "ss-mse": {"model.variant": "bm", "terms": _BM_TERMS, **_TAD_ON, "tad.teacher": False,
+               "tad.self_mse": True},
+    "ss-mse+tad": {"model.variant": "bm", "terms": _BM_TERMS, **_TAD_ON, "tad.self_mse": True},
+    "target-ss-mse": {"model.variant": "bm", "terms": _BM_TERMS, **_TAD_ON, "tad.source": "target",
+                      "tad.teacher": False, "tad.self_mse": True},
+    # Sanity baseline: identity cross-entropy only (no clothes head, no adversarial loss, no cloth aug).
+    "id-only": {"model.variant": "cal", "data.cloth_aug": False, "terms": ("id_cal",)},
+    # TAD teacher: a Base Model trained on the external HQ set (spec §3.8: no colour aug, no CAP).
+    "teacher": {"model.variant": "bm", "terms": _BM_TERMS, "data.train_set": "external",
+                "data.cloth_aug": False},
+}
+
+ALIASES = {"seed": "runtime.seed", "device": "runtime.device", "amp": "runtime.amp", "root": "data.root",
+           "dataset": "data.dataset", "epochs": "schedule.epochs", "threads": "runtime.threads",
+           "progress": "runtime.progress"}
+
+
+# ------------------------------------------------------------------------------------------ building
+
+
+def _coerce(cls: type, name: str, value: Any) -> Any:
+    """JSON-ish values → the field's type (lists → tuples for tuple fields)."""
+    f = {f.name: f for f in fields(cls)}[name]
+    if isinstance(value, list) and "tuple" in str(f.type):
+        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    if "float" in str(f.type) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+def _apply(parts: dict[str, Any], key: str, value: Any) -> None:
+    key = ALIASES.get(key, key)
+    if key in ("terms", "weights"):
+        parts[key] = tuple(value) if key == "terms" else {**parts[key], **dict(value)}
+        return
+    if key.startswith("weights."):
+        parts["weights"] = {**parts["weights"], key.split(".", 1)[1]: float(value)}
+        return
+    section, _, name = key.partition(".")
+    if section not in _SECTIONS or not name:
+        raise KeyError(f"unknown config key {key!r}; use section.field with section in {sorted(_SECTIONS)}, "
+                       f"'terms', 'weights.<term>' or an alias {sorted(ALIASES)}")
+    cls = _SECTIONS[section]
+    if name not in {f.name for f in fields(cls)}:
+        raise KeyError(f"unknown config key {key!r}; {section} has {[f.name for f in fields(cls)]}")
+    parts[section] = replace(parts[section], **{name: _coerce(cls, name, value)})
+
+
+def make(preset: str, variant: str, **overrides: Any) -> ExperimentConfig:
+    """The config of ``variant`` under ``preset``, with overrides applied last.
+
+    Args:
+        preset: a key of :data:`PRESETS`.
+        variant: a key of :data:`VARIANTS`.
+        **overrides: dotted keys (``**{"schedule.epochs": 4}``), ``weights.<term>``, ``terms`` or an alias
+            of :data:`ALIASES` (``seed=1``, ``root=...``, ``device=...``).
+    """
+    if preset not in PRESETS:
+        raise KeyError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+    if variant not in VARIANTS:
+        raise KeyError(f"unknown variant {variant!r}; choose from {sorted(VARIANTS)}")
+    parts: dict[str, Any] = {s: cls() for s, cls in _SECTIONS.items()}
+    parts["losses"] = LOSS_PRESETS["reference"]
+    parts.update(PRESETS[preset])
+    parts["weights"] = {k: 1.0 for k in ALL_WEIGHT_KEYS}
+    parts["terms"] = _BM_TERMS
+    for key, value in {**VARIANTS[variant], **overrides}.items():
+        _apply(parts, key, value)
+    return ExperimentConfig(variant=variant, preset=preset, **parts)
+
+
+def with_overrides(cfg: ExperimentConfig, **overrides: Any) -> ExperimentConfig:
+    """A copy of ``cfg`` with dotted-key overrides (same keys as :func:`make`)."""
+    parts = {s: getattr(cfg, s) for s in _SECTIONS}
+    parts.update(terms=cfg.terms, weights=dict(cfg.weights))
+    for key, value in overrides.items():
+        _apply(parts, key, value)
+    return ExperimentConfig(variant=cfg.variant, preset=cfg.preset, **parts)
+
+
+def validate(cfg: ExperimentConfig) -> None:
+    """Raise ValueError naming the field and the fix when ``cfg`` is inconsistent."""
+    d, s, t, r = cfg.data, cfg.schedule, cfg.tad, cfg.runtime
+    unknown = set(cfg.terms) - set(CAP_KEYS)
+    if unknown:
+        raise ValueError(f"terms {sorted(unknown)} are not CAP terms; choose from {CAP_KEYS}")
+    bad_w = set(cfg.weights) - set(ALL_WEIGHT_KEYS)
+    if bad_w:
+        raise ValueError(f"weights for unknown terms {sorted(bad_w)}; known: {ALL_WEIGHT_KEYS}")
+    missing_w = [k for k in ALL_WEIGHT_KEYS if k not in cfg.weights]
+    if missing_w:
+        raise ValueError(f"weights missing for {missing_w}; give every term a weight (0 switches it off)")
+    if d.train_set not in TRAIN_SETS:
+        raise ValueError(f"data.train_set={d.train_set!r}; choose from {TRAIN_SETS}")
+    if d.p < 1 or d.k < 1 or min(d.image_size) < 16 or not 0.0 <= d.lq_aug <= 1.0:
+        raise ValueError("data: p, k >= 1, image_size >= 16 px per side, lq_aug in [0, 1]")
+    if d.colours not in ("all", "last"):
+        raise ValueError(f"data.colours={d.colours!r}; use 'all' or 'last'")
+    if s.epochs < 1 or not all(0.0 <= m <= 1.0 for m in s.milestones) or not 0.0 <= s.cc_start <= 1.0:
+        raise ValueError("schedule: epochs >= 1; milestones and cc_start are fractions of the run in [0, 1]")
+    if t.source not in TAD_SOURCES or not 0.0 < t.subsample <= 1.0:
+        raise ValueError(f"tad.source in {TAD_SOURCES} and tad.subsample in (0, 1], got {t.source!r}, "
+                         f"{t.subsample}")
+    if t.enabled and not (t.teacher or t.self_mse or t.self_ss):
+        raise ValueError("tad.enabled with no teacher, no self_ss and no self_mse has no loss; enable one")
+    if r.amp not in AMP_MODES:
+        raise ValueError(f"runtime.amp={r.amp!r}; choose from {AMP_MODES}")
+    pose_terms = {"pose", "cos"} & set(cfg.terms)
+    if pose_terms and cfg.model.variant not in ("bm+p", "rlq"):
+        raise ValueError(f"terms {sorted(pose_terms)} need a pose branch; model.variant={cfg.model.variant!r}")
+    if "gender" in cfg.terms and cfg.model.variant not in ("bm+g", "rlq"):
+        raise ValueError(f"term 'gender' needs a gender head; model.variant={cfg.model.variant!r}")
+    if cfg.model.variant == "cal" and ({"id_bot", "kl_branches"} & set(cfg.terms)):
+        raise ValueError("vanilla CAL has no BOT branch: drop id_bot and kl_branches from terms")
+    if t.enabled and cfg.model.variant == "cal":
+        raise ValueError("TAD needs the two-branch Base Model (model.variant bm or larger), not vanilla CAL")
+
+
+# ------------------------------------------------------------------------------------------ dict / hash
+
+
+def to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
+    """Plain JSON-serialisable dict (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def from_dict(d: Mapping[str, Any]) -> ExperimentConfig:
+    """Inverse of :func:`to_dict`; unknown keys are errors."""
+    d = dict(d)
+    parts: dict[str, Any] = {}
+    for section, cls in _SECTIONS.items():
+        values = dict(d.pop(section))
+        known = {f.name for f in fields(cls)}
+        extra = set(values) - known
+        if extra:
+            raise KeyError(f"config section {section!r} has unknown keys {sorted(extra)}")
+        parts[section] = cls(**{k: _coerce(cls, k, v) for k, v in values.items()})
+    variant, preset = d.pop("variant"), d.pop("preset")
+    terms, weights = tuple(d.pop("terms")), {k: float(v) for k, v in d.pop("weights").items()}
+    if d:
+        raise KeyError(f"config has unknown top-level keys {sorted(d)}")
+    return ExperimentConfig(variant=variant, preset=preset, terms=terms, weights=weights, **parts)
+
+
+def hashed_dict(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The dict the hash is computed over: :func:`to_dict` minus :data:`NOT_HASHED`, device reduced to its type,
+    terms sorted (their order does not matter)."""
+    d = to_dict(cfg)
+    for key in NOT_HASHED:
+        section, name = key.split(".")
+        d[section].pop(name, None)
+    d["runtime"]["device"] = d["runtime"]["device"].split(":")[0]
+    d["terms"] = sorted(d["terms"])
+    return d
+
+
+def config_hash(cfg: ExperimentConfig, extra: Mapping[str, Any] | None = None) -> str:
+    """sha256 hex of the canonical JSON (sorted keys, no spaces) of :func:`hashed_dict` (+ ``extra``)."""
+    payload = {"config": hashed_dict(cfg), **({"extra": dict(extra)} if extra else {})}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def teacher_config(cfg: ExperimentConfig) -> ExperimentConfig:
+    """The teacher run a TAD student depends on: variant ``teacher`` under the same preset (its default schedule,
+    so that changing the student's length does not retrain the teacher), with the student's data root, input
+    size, P×K, backbone, losses and runtime, trained on the student's external set."""
+    source = cfg.tad.source if cfg.tad.source != "target" else "external"
+    base = make(cfg.preset, "teacher")
+    parts = {s: getattr(base, s) for s in _SECTIONS}
+    parts["data"] = replace(base.data, dataset=cfg.data.dataset, root=cfg.data.root, train_set=source,
+                            image_size=cfg.data.image_size, p=cfg.data.p, k=cfg.data.k)
+    parts["model"] = replace(base.model, backbone=cfg.model.backbone, pretrained=cfg.model.pretrained,
+                             pooling=cfg.model.pooling, last_stride=cfg.model.last_stride)
+    parts["runtime"] = cfg.runtime
+    parts["losses"] = cfg.losses
+    parts["tad"] = replace(TADConfig(), external_root=cfg.tad.external_root)
+    return ExperimentConfig(variant="teacher", preset=cfg.preset, terms=base.terms, weights=dict(base.weights),
+                            **parts)
+
+
+def needs_teacher(cfg: ExperimentConfig) -> bool:
+    """Whether the run distils from a teacher run."""
+    return cfg.tad.enabled and cfg.tad.teacher
+
+
+def resolve(cfg: ExperimentConfig, teacher_hash: str | None = None) -> ExperimentConfig:
+    """Fill ``tad.teacher_hash`` (the teacher's cache key) so that it is part of the student's hash."""
+    if not needs_teacher(cfg):
+        return replace(cfg, tad=replace(cfg.tad, teacher_hash=None))
+    if teacher_hash is None:
+        raise ValueError("resolve: a TAD run with a teacher needs the teacher run's hash (rlqlib.runs does this)")
+    return replace(cfg, tad=replace(cfg.tad, teacher_hash=teacher_hash))
+
+
+def data_fingerprint(cfg: ExperimentConfig) -> dict[str, Any]:
+    """What identifies the training data without its location: SynthCC's manifest (format, preset, seed,
+    generator version, image size, counts); for other datasets the name and the resolved root path."""
+    from pathlib import Path
+
+    root = Path(cfg.data.root).expanduser()
+    manifest = root / "synthcc.json"
+    if cfg.data.dataset == "synthcc" and manifest.is_file():
+        m = json.loads(manifest.read_text())
+        keep = ("format", "preset", "seed", "generator_version", "image_size", "counts")
+        return {"dataset": "synthcc", **{k: m.get(k) for k in keep}}
+    out = {"dataset": cfg.data.dataset, "root": str(root.resolve())}
+    if cfg.tad.external_root:
+        out["external_root"] = str(Path(cfg.tad.external_root).expanduser().resolve())
+    return out
+
+
+def run_hash(cfg: ExperimentConfig, world_size: int | None = None) -> str:
+    """The run-cache key: :func:`config_hash` of the resolved config plus :func:`data_fingerprint` and the number
+    of data-parallel processes (P×K is per process, so 2 processes train on 2× larger global batches).
+
+    Args:
+        world_size: default: from ``torch.distributed`` when initialised, else 1.
+    """
+    if world_size is None:
+        import torch.distributed as dist
+
+        world_size = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    return config_hash(cfg, {"data": data_fingerprint(cfg), "world_size": int(world_size)})

@@ -1,0 +1,113 @@
+"""Experiment configs: presets × variants, fraction schedules, dict round trip, stable and sensitive hash."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from rlqlib import config as C
+from rlqlib.losses import CAP_KEYS
+
+
+@pytest.mark.parametrize("preset", sorted(C.PRESETS))
+def test_every_variant_builds_under_every_preset(preset):
+    for variant in C.VARIANTS:
+        cfg = C.make(preset, variant)
+        assert cfg.variant == variant and cfg.preset == preset
+        assert set(cfg.terms) <= set(CAP_KEYS)
+        assert set(cfg.weights) == set(C.ALL_WEIGHT_KEYS)
+
+
+def test_variant_deltas_match_the_paper_tables():
+    assert C.make("cpu", "cal").model.variant == "cal" and not C.make("cpu", "cal").data.cloth_aug
+    assert C.make("cpu", "cal+cloth-aug").data.cloth_aug
+    assert "triplet" in C.make("cpu", "cal+triplet").terms
+    bm = C.make("cpu", "bm")
+    assert bm.data.cloth_aug and {"triplet", "kl_branches", "adv", "id_bot"} <= set(bm.terms)
+    assert not bm.tad.enabled
+    cap = C.make("cpu", "cap")
+    assert {"pose", "gender", "cos"} <= set(cap.terms) and not cap.tad.enabled
+    rlq = C.make("cpu", "rlq")
+    assert rlq.tad.enabled and rlq.tad.teacher and set(rlq.terms) == set(cap.terms)
+    assert C.make("cpu", "tad").tad.enabled and C.make("cpu", "tad").model.variant == "bm"
+    ss = C.make("cpu", "ss-mse")
+    assert ss.tad.enabled and not ss.tad.teacher and ss.tad.self_mse
+    assert C.make("cpu", "ss-mse+tad").tad.teacher and C.make("cpu", "ss-mse+tad").tad.self_mse
+    assert C.make("cpu", "target-ss-mse").tad.source == "target"
+    assert C.make("cpu", "bm+lq-aug").data.lq_aug > 0
+    assert C.make("cpu", "id-only").terms == ("id_cal",)
+    teacher = C.make("cpu", "teacher")
+    assert teacher.data.train_set == "external" and not teacher.data.cloth_aug and not teacher.tad.enabled
+
+
+def test_schedule_fractions_scale_with_run_length():
+    s = C.make("paper", "bm").schedule
+    assert s.epochs == 60 and s.milestone_epochs() == [20, 40] and s.cc_start_epoch() == 25
+    short = C.make("cpu", "bm", epochs=12).schedule
+    assert short.milestone_epochs() == [4, 8] and short.cc_start_epoch() == 5  # 25/60*12 = 5
+    assert C.make("smoke", "bm").schedule.cc_start_epoch() == 1  # 2 epochs: adv from the second
+
+
+def test_overrides_aliases_and_errors():
+    cfg = C.make("smoke", "bm", seed=3, root="/x", **{"schedule.lr": 1e-3, "weights.triplet": 0.5})
+    assert cfg.runtime.seed == 3 and cfg.data.root == "/x" and cfg.schedule.lr == 1e-3
+    assert cfg.weights["triplet"] == 0.5 and cfg.weights["id_cal"] == 1.0
+    with pytest.raises(KeyError, match="schedule"):
+        C.make("smoke", "bm", **{"schedule.learning_rate": 1})
+    with pytest.raises(KeyError, match="unknown variant"):
+        C.make("smoke", "nope")
+    with pytest.raises(ValueError, match="gender head"):
+        C.make("smoke", "bm", terms=("id_cal", "gender"))
+    with pytest.raises(ValueError, match="two-branch"):
+        C.make("smoke", "cal", **{"tad.enabled": True})
+    with pytest.raises(ValueError, match="amp"):
+        C.make("smoke", "bm", amp="fp8")
+
+
+def test_dict_round_trip_is_lossless():
+    for variant in ("rlq", "cal", "teacher"):
+        cfg = C.make("cpu", variant)
+        back = C.from_dict(C.to_dict(cfg))
+        assert back == cfg and C.config_hash(back) == C.config_hash(cfg)
+    with pytest.raises(KeyError, match="unknown keys"):
+        d = C.to_dict(C.make("cpu", "bm"))
+        d["data"]["bogus"] = 1
+        C.from_dict(d)
+
+
+def test_hash_stable_and_sensitive():
+    a, b = C.make("cpu", "bm"), C.make("cpu", "bm")
+    assert C.config_hash(a) == C.config_hash(b)
+    assert len(C.config_hash(a)) == 64
+    # sensitive to hyper-parameters, seed, variant, precision and device type
+    for key, value in (("schedule.lr", 1e-4), ("seed", 1), ("runtime.amp", "none"), ("device", "cuda"),
+                       ("weights.triplet", 0.0), ("losses.kl_tau", 0.5)):
+        assert C.config_hash(C.make("cpu", "bm", **{key: value})) != C.config_hash(a), key
+    assert C.config_hash(C.make("cpu", "bm+g")) != C.config_hash(a)
+    # not sensitive to cosmetic / placement fields, nor to the order of terms or the GPU index
+    for key, value in (("progress", False), ("threads", 1), ("root", "/elsewhere"),
+                       ("runtime.eval_batch_size", 7)):
+        assert C.config_hash(C.make("cpu", "bm", **{key: value})) == C.config_hash(a), key
+    assert C.config_hash(C.make("cpu", "bm", terms=tuple(reversed(a.terms)))) == C.config_hash(a)
+    assert C.config_hash(C.make("cpu", "bm", device="cuda:0")) == C.config_hash(C.make("cpu", "bm", device="cuda:1"))
+
+
+def test_teacher_is_shared_and_its_hash_enters_the_student():
+    tad, rlq = C.make("cpu", "tad"), C.make("cpu", "rlq")
+    assert C.teacher_config(tad) == C.teacher_config(rlq)
+    t = C.teacher_config(rlq)
+    assert t.variant == "teacher" and t.data.train_set == "external" and t.schedule == rlq.schedule
+    assert C.teacher_config(C.make("cpu", "rlq", epochs=3)) == t  # the student's length does not move the teacher
+    with pytest.raises(ValueError, match="teacher"):
+        C.resolve(rlq)
+    r1, r2 = C.resolve(rlq, "a" * 64), C.resolve(rlq, "b" * 64)
+    assert r1.tad.teacher_hash == "a" * 64 and C.config_hash(r1) != C.config_hash(r2)
+    assert C.resolve(C.make("cpu", "bm")).tad.teacher_hash is None
+    assert not C.needs_teacher(C.make("cpu", "ss-mse"))
+
+
+def test_configs_are_frozen():
+    cfg = C.make("smoke", "bm")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.schedule.epochs = 3  # type: ignore[misc]
