@@ -244,6 +244,12 @@ def test_bad_input_raises_with_clear_message():
     bad[2, 3] = np.nan
     with pytest.raises(EvaluationError, match="non-finite distances for queries 0..3"):
         evaluate_distmat(bad, *labels)
+    bad[2, 3] = np.inf
+    with pytest.raises(EvaluationError, match="non-finite distances"):
+        evaluate_distmat(bad, *labels)
+    huge = np.full_like(dist, 3e38)  # finite, though their sum overflows
+    huge[:, 0] = 1e38
+    assert evaluate_distmat(huge, *labels, protocols=("general",))["general"]["num_queries"] == 4
     with pytest.raises(EvaluationError, match="share D"):
         evaluate(torch.zeros(4, 3), torch.zeros(6, 2), *labels)
     # general works without clothes, and is the default then
