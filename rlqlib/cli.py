@@ -11,6 +11,8 @@ Sub-commands (``rlq <command> --help`` for each):
 * ``rlq train --variant V --preset smoke|cpu|paper --dataset D --root DIR --seed N --out RUNS_DIR [--device …]
   [--set key=value …]`` — train (or load from the run cache) and print the run folder; works under torchrun.
 * ``rlq evaluate --run RUN_DIR [--dataset D --root DIR]`` — re-score a trained run, print metrics JSON.
+* ``rlq score --query Q.npz --gallery G.npz --protocol general|cc|sc`` — score saved features (any model's) and print
+  ``top1``, ``top5``, ``mAP`` (fractions) and the number of valid queries as JSON.
 """
 
 from __future__ import annotations
@@ -138,6 +140,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_score(args: argparse.Namespace) -> int:
+    from rlqlib import evaluate
+
+    print(json.dumps(evaluate.score_files(args.query, args.gallery, args.protocol), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``rlq`` (exposed for tests and documentation)."""
     parser = argparse.ArgumentParser(prog="rlq", description=__doc__.split("\n")[0])
@@ -201,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default=None, help="its folder (default: the run's)")
     p.add_argument("--device", default=None, help="cpu | cuda (default cpu)")
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("score", help="score saved query/gallery features (.npz) under one protocol; prints JSON")
+    p.add_argument("--query", required=True, help=".npz with feats (N,D), pids, camids[, clothes_ids]")
+    p.add_argument("--gallery", required=True, help=".npz with the same arrays for the gallery")
+    p.add_argument("--protocol", default="general", help="general | cc | sc")
+    p.set_defaults(func=_cmd_score)
     return parser
 
 

@@ -94,3 +94,22 @@ def test_poses_cluster_writes_reference_csv(smoke_twice, tmp_path):
     assert lines[0] == "Category,Image,R_LA_5"
     assert len(lines) - 1 == len(list((root / "train").glob("*.png")))
     assert {float(line.split(",")[2]) for line in lines[1:]} <= {float(c) for c in range(0, 6)}
+
+
+def test_score_prints_metrics_json(tmp_path):
+    import numpy as np
+
+    # two identities, query 0 matches gallery 0 (different camera), query 1 matches gallery 2 second-best
+    g = np.array([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32)
+    q = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    np.savez(tmp_path / "q.npz", feats=q, pids=np.array([0, 1]), camids=np.array([0, 0]), clothes_ids=np.array([0, 1]))
+    np.savez(tmp_path / "g.npz", feats=g, pids=np.array([0, 2, 1]), camids=np.array([1, 1, 1]),
+             clothes_ids=np.array([0, 2, 3]))
+    res = _rlq("score", "--query", str(tmp_path / "q.npz"), "--gallery", str(tmp_path / "g.npz"), "--protocol", "general")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["num_valid_queries"] == 2
+    assert out["top1"] == 0.5 and out["top5"] == 1.0
+    assert abs(out["mAP"] - (1.0 + 0.5) / 2) < 1e-9
+    bad = _rlq("score", "--query", str(tmp_path / "q.npz"), "--gallery", str(tmp_path / "g.npz"), "--protocol", "xx")
+    assert bad.returncode == 2 and "unknown protocol" in bad.stderr
