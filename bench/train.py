@@ -6,19 +6,26 @@
 Each configuration builds the run's modules (model, heads, optimisers, frozen teacher) exactly as
 :class:`rlqlib.train.Trainer` does, feeds random uint8 images with valid labels (so no dataset is needed),
 runs ``--warmup`` steps and times ``--steps`` more. A CAP step forwards M = P·K images (2·P·K with the cloth
-replica); a TAD step forwards 2B (HQ + LQ) through the student plus B through the teacher. Prints one JSON
-line per configuration: s/step and images/s (images = what the student forwards).
+replica); a TAD step forwards 2B (HQ + LQ) through the student plus B through the teacher. Batch making
+(sampling, recolouring, augmentation: :class:`rlqlib.loader.TrainBatches` over random images and masks) is timed
+separately (``batch_s``). ``--set KEY=JSON`` applies config overrides to every variant (e.g.
+``--set data.cloth_aug=false`` for a BM step without the recoloured replica). Prints one JSON line per
+configuration: s/step and images/s (images = what the student forwards) and the 1-minute load average before
+the timing: on this 2-core machine two processes with 2 threads each slow every step by 5–60× (OpenMP threads
+waiting on a busy core), so a load above ~0.5 means the figures are not the machine's.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import torch
 
 from rlqlib import config as C
+from rlqlib import loader as Ld
 from rlqlib import model as M
 from rlqlib import steps as S
 from rlqlib.loader import train_augment
@@ -67,6 +74,32 @@ def cap_batch(cfg: C.ExperimentConfig, num_ids: int, g: torch.Generator, device:
             "gender": pids % 2, "pose": pids % (cfg.data.pose_k + 1), "index": torch.arange(m, device=device)}
 
 
+def batch_seconds(cfg: C.ExperimentConfig, num_ids: int, device: torch.device, n: int) -> float:
+    """Seconds per batch of :class:`rlqlib.loader.TrainBatches` (24 random images per identity, random masks)."""
+    per_id = 24
+    h, w = cfg.data.image_size
+    g = torch.Generator(device=device)
+    g.manual_seed(1)
+    cpu = torch.Generator()
+    cpu.manual_seed(2)
+    images = torch.randint(0, 256, (num_ids * per_id, 3, h, w), dtype=torch.uint8, generator=cpu)
+    pids = torch.arange(num_ids).repeat_interleave(per_id).numpy()
+    clothes = pids * 4 + (torch.arange(num_ids * per_id).numpy() % 4)
+    recolour = {}
+    if cfg.data.cloth_aug:
+        rows = torch.arange(h).view(1, 1, h, 1).expand(len(pids), 1, h, w)
+        recolour = dict(recolour=True, shirt_masks=(rows < h // 2).to(device), pant_masks=(rows >= h // 2).to(device),
+                        num_orig_clothes=4 * num_ids, colours=Ld.COLOURS)
+    sampler = Ld.PKSampler(pids, cfg.data.p, cfg.data.k, 0, 0, 1)
+    batches = Ld.TrainBatches(images.to(device), pids, clothes, sampler, g, device, **recolour)
+    it = iter(batches)
+    next(it)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        next(it)
+    return (time.perf_counter() - t0) / n
+
+
 def time_steps(fn, warmup: int, steps: int, device: torch.device) -> float:
     for _ in range(warmup):
         fn()
@@ -91,10 +124,18 @@ def main() -> None:
     ap.add_argument("--num-ids", type=int, default=136)
     ap.add_argument("--precisions", nargs="+", default=None,
                     help="amp:channels_last pairs, e.g. none:0 bf16:1 (default: the preset's, plus fp32 on cuda)")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=JSON",
+                    help="config override for every variant, e.g. data.cloth_aug=false (repeatable)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    overrides = {}
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {item!r}: use KEY=JSON, e.g. --set data.cloth_aug=false")
+        overrides[key] = json.loads(value)
     base = C.make(args.preset, "bm")
     precisions = args.precisions or ([f"{base.runtime.amp}:{int(base.runtime.channels_last)}"] +
                                      (["none:0", "bf16:1"] if device.type == "cuda" else []))
@@ -102,18 +143,20 @@ def main() -> None:
         amp, cl = prec.split(":")
         for variant in args.variants:
             cfg = C.make(args.preset, variant, device=args.device, amp=amp,
-                         **{"runtime.channels_last": bool(int(cl))})
+                         **{"runtime.channels_last": bool(int(cl)), **overrides})
             ctx = build(cfg, args.num_ids, device)
             g = torch.Generator(device=device)
             g.manual_seed(0)
             batch = cap_batch(cfg, args.num_ids, g, device)
             rec = {"preset": args.preset, "device": args.device, "variant": variant, "amp": amp,
                    "channels_last": bool(int(cl)), "threads": torch.get_num_threads(),
-                   "image_size": list(cfg.data.image_size), "backbone": cfg.model.backbone}
+                   "image_size": list(cfg.data.image_size), "backbone": cfg.model.backbone,
+                   "cloth_aug": cfg.data.cloth_aug, "load_1min": round(os.getloadavg()[0], 2)}
             s = time_steps(lambda: S.cap_step(ctx, batch, cc_active=True, epoch=0, step=0, generator=g),
                            args.warmup, args.steps, device)
             n = batch["images"].shape[0]
-            rec.update(cap_images=n, cap_s_per_step=round(s, 4), cap_images_per_s=round(n / s, 1))
+            rec.update(cap_images=n, cap_s_per_step=round(s, 4), cap_images_per_s=round(n / s, 1),
+                       batch_s=round(batch_seconds(cfg, args.num_ids, device, args.steps), 4))
             if cfg.tad.enabled:
                 b = cfg.data.p * cfg.data.k
                 h, w = cfg.data.image_size

@@ -72,16 +72,33 @@ def pose_per_sample(cfg: ExperimentConfig, ds: Dt.ReIDDataset) -> np.ndarray:
     if cfg.data.pose_csv is not None:
         labels = A.pose_labels(ds, A.read_pose_cluster_csv(cfg.data.pose_csv, cfg.data.pose_column))
     elif cfg.data.dataset == "synthcc":
-        from rlqlib import pose as P
-
-        clusters = P.cluster_poses(P.read_synthcc_keypoints(cfg.data.root, "train"), P.PoseConfig(k=cfg.data.pose_k))
-        labels = A.pose_labels(ds, clusters.label_table())
+        labels = A.pose_labels(ds, synthcc_pose_table(cfg.data.root, cfg.data.pose_k))
     else:
         raise ValueError(f"terms 'pose'/'cos' need data.pose_csv (a *_Pose_Cluster.csv) for {cfg.data.dataset}")
     if labels.max() > cfg.data.pose_k:
         raise ValueError(f"pose labels reach {labels.max()} but data.pose_k={cfg.data.pose_k}; set data.pose_k to "
                          f"the k of column {cfg.data.pose_column}")
     return labels
+
+
+_POSE_TABLES: dict[tuple, dict[str, int]] = {}
+
+
+def synthcc_pose_table(root: str | Path, k: int) -> dict[str, int]:
+    """Image stem → pose cluster (0…k) of SynthCC's train split: K-means (R_LA, k clusters) of its ground-truth
+    keypoints, computed once per process and keypoint file (keyed by the resolved path, the file's size and
+    mtime, and k), since every pose run on the same data would otherwise repeat the same ~2 s fit."""
+    from rlqlib import pose as P
+
+    kp_file = Path(root).expanduser().resolve() / "annotations" / "keypoints_train.json"
+    stat = kp_file.stat() if kp_file.is_file() else None
+    key = (str(kp_file), stat.st_size if stat else None, stat.st_mtime_ns if stat else None, int(k))
+    if key not in _POSE_TABLES:
+        clusters = P.cluster_poses(P.read_synthcc_keypoints(root, "train"), P.PoseConfig(k=k))
+        _POSE_TABLES[key] = clusters.label_table()
+    else:
+        log.debug("pose clusters of %s (k=%d) reused from this process's cache", kp_file, k)
+    return dict(_POSE_TABLES[key])
 
 
 def subsample_per_identity(pids: np.ndarray, fraction: float, seed: int) -> np.ndarray:

@@ -44,9 +44,20 @@ def test_variant_deltas_match_the_paper_tables():
 def test_schedule_fractions_scale_with_run_length():
     s = C.make("paper", "bm").schedule
     assert s.epochs == 60 and s.milestone_epochs() == [20, 40] and s.cc_start_epoch() == 25
-    short = C.make("cpu", "bm", epochs=12).schedule
+    short = C.make("paper", "bm", epochs=12).schedule
     assert short.milestone_epochs() == [4, 8] and short.cc_start_epoch() == 5  # 25/60*12 = 5
     assert C.make("smoke", "bm").schedule.cc_start_epoch() == 1  # 2 epochs: adv from the second
+
+
+def test_cpu_preset_schedule_is_its_own_explicit_fractions():
+    s = C.make("cpu", "cal").schedule
+    assert s.milestones == C.CPU_MILESTONES == (0.7, 0.9) and s.cc_start == C.CPU_CC_START == 0.5
+    # 15 epochs: 0.7*15 = 10.5 -> 10 (round half to even), 0.9*15 = 13.5 -> 14, 0.5*15 = 7.5 -> 8
+    assert s.epochs == 15 and s.milestone_epochs() == [10, 14] and s.cc_start_epoch() == 8
+    longer = C.make("cpu", "cal", epochs=20).schedule  # the fractions, not the epochs, are the preset's
+    assert longer.milestone_epochs() == [14, 18] and longer.cc_start_epoch() == 10
+    assert C.make("smoke", "cal").schedule.milestones == C.PAPER_MILESTONES  # other presets: the paper's
+    assert C.make("paper", "cal").schedule.cc_start == C.PAPER_CC_START
 
 
 def test_overrides_aliases_and_errors():

@@ -161,3 +161,22 @@ def test_gloo_ddp_ranks_stay_in_sync(root, tmp_path):
     assert _same(r0["clothes"], r1["clothes"])
     assert r0["eval"] == r1["eval"]
     assert (tmp_path / "run" / "metrics.json").is_file()
+
+
+def test_synthcc_pose_table_is_fitted_once_per_file_and_k(root, monkeypatch):
+    from rlqlib import pose as P
+
+    calls = []
+    real = P.cluster_poses
+    monkeypatch.setattr(P, "cluster_poses", lambda kp, cfg: calls.append(cfg.k) or real(kp, cfg))
+    monkeypatch.setattr(TD, "_POSE_TABLES", {})
+    first = TD.synthcc_pose_table(root, 5)
+    first["x"] = 99  # callers get a copy: the cache cannot be edited through it
+    again = TD.synthcc_pose_table(root, 5)
+    assert calls == [5] and "x" not in again and again == {k: v for k, v in first.items() if k != "x"}
+    other = TD.synthcc_pose_table(root, 6)
+    assert calls == [5, 6] and max(other.values()) <= 6
+    cfg = smoke(root, "rlq")
+    ds = TD.load_train_dataset(cfg)
+    labels = TD.pose_per_sample(cfg, ds)  # (N,) from the cached k=5 table, no new fit
+    assert calls == [5, 6] and labels.tolist() == [again[Path(s.path).stem] for s in ds.train]
