@@ -220,8 +220,11 @@ def _resample_matrices(n_in: Tensor, n_out: Tensor, in_max: int, out_max: int, k
 
 
 @contextmanager
-def _full_fp32_matmul() -> Iterator[None]:
-    """Keep float32 matmuls exact enough for ±1 levels: no TF32 inside the block (CUDA), restored after."""
+def full_fp32_matmul() -> Iterator[None]:
+    """Float32 matmuls in full precision inside the block (no TF32 on CUDA), the previous setting restored after.
+
+    Used where results must match a reference exactly: ±1 grey levels here, exact ranks in :mod:`rlqlib.evaluate`.
+    """
     previous = torch.get_float32_matmul_precision()
     if previous != "highest":
         torch.set_float32_matmul_precision("highest")
@@ -256,7 +259,7 @@ def _pixelate_matmul(x: Tensor, r: Tensor) -> Tensor:
     def store(t: Tensor) -> Tensor:
         return t.add_(0.5).floor_().clamp_(0, 255) if levels else t
 
-    with _full_fp32_matmul():
+    with full_fp32_matmul():
         t = store(x.float() @ down_w.transpose(2, 3))  # (B, 3, H, wm)
         t = store(down_h @ t)  # (B, 3, hm, wm)
         t = store(t @ up_w.transpose(2, 3))  # (B, 3, hm, W)

@@ -37,7 +37,6 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +45,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rlqlib.data import ReIDDataset
+from rlqlib.degrade import full_fp32_matmul
 from rlqlib.loader import normalize
 
 logger = logging.getLogger(__name__)
@@ -326,19 +326,6 @@ class _Tally:
         return out
 
 
-@contextmanager
-def _exact_fp32_matmul(device: torch.device) -> Iterator[None]:
-    """Keep CUDA float32 matmuls in full precision (no TF32) inside the block."""
-    previous = torch.get_float32_matmul_precision()
-    if device.type == "cuda" and previous != "highest":
-        torch.set_float32_matmul_precision("highest")
-    try:
-        yield
-    finally:
-        if torch.get_float32_matmul_precision() != previous:
-            torch.set_float32_matmul_precision(previous)
-
-
 def _check_protocols(protocols: Sequence[str] | None, ranks: Sequence[int], has_clothes: bool) -> tuple[str, ...]:
     if protocols is None:
         protocols = PROTOCOLS if has_clothes else ("general",)
@@ -468,7 +455,7 @@ def evaluate(
         out = buf[: stop - start]
         return torch.mm(q[start:stop], g.t(), out=out).neg_()  # (C, G) = −(q·g), no transposed copy
 
-    with _exact_fp32_matmul(device):
+    with full_fp32_matmul():
         return _run((q.shape[0], g.shape[0]), distances, device,
                     (q_pids, g_pids, q_camids, g_camids, q_clothes, g_clothes), protocols=protocols, ranks=ranks,
                     chunk=chunk, return_cmc=return_cmc, progress=progress, backend=backend)
