@@ -32,7 +32,7 @@ import yaml
 
 log = logging.getLogger(__name__)
 
-#: Keys of ``metadata["rlq"]`` in an executed notebook that are copied into its summary row.
+#: Per-notebook counts in the summary, from the run cache's ledger (``runs/ledger.jsonl``).
 REPORTED_COUNTS = ("runs_trained", "runs_loaded")
 
 
@@ -197,14 +197,13 @@ def _failure_message(name: str, src: Path, dst: Path, exc: Exception) -> str:
     )
 
 
-def _reported_counts(dst: Path) -> dict[str, int]:
-    """``runs_trained``/``runs_loaded`` from the executed notebook's ``metadata["rlq"]`` (0 when absent)."""
-    import nbformat
+def _ledger(runs_dir: Path | None, start: int) -> tuple[dict[str, int], int]:
+    """Runs trained/loaded since byte ``start`` of the run cache's ledger (:func:`rlqlib.runs.ledger_counts`)."""
+    if runs_dir is None:
+        return {"trained": 0, "loaded": 0}, start
+    from rlqlib.runs import ledger_counts
 
-    if not dst.is_file():
-        return {key: 0 for key in REPORTED_COUNTS}
-    meta = nbformat.read(dst, as_version=4).metadata.get("rlq", {})
-    return {key: int(meta.get(key, 0)) for key in REPORTED_COUNTS}
+    return ledger_counts(runs_dir, start)
 
 
 def run_notebooks(
@@ -217,6 +216,7 @@ def run_notebooks(
     log_output: bool = True,
     cwd: str | Path | None = None,
     cell_timeout: float | None = None,
+    runs_dir: str | Path | None = "runs",
 ) -> list[dict]:
     """Execute, with papermill, every notebook of the book (or the ``only`` ones), in table-of-contents order.
 
@@ -231,10 +231,12 @@ def run_notebooks(
         log_output: stream each cell's output to the ``papermill`` logger (INFO).
         cwd: working directory of the kernels; None is the current directory (the repository root under make).
         cell_timeout: seconds one cell may run before the notebook fails; None waits as long as it takes.
+        runs_dir: the run cache the notebooks use (relative to ``cwd``); a notebook's trained/loaded runs are counted
+            from its ledger (None: not counted). Passed as the ``runs_dir`` parameter to notebooks declaring it.
 
     Returns:
         One row per notebook: ``notebook``, ``status`` (``ok``), ``minutes``, ``injected`` (parameter names) and the
-        counts of :data:`REPORTED_COUNTS` read from the executed notebook's ``metadata["rlq"]`` (0 when absent).
+        counts of :data:`REPORTED_COUNTS` (from the run cache's ledger).
 
     Raises:
         BookError: a requested name is not in the toc, or a source notebook is missing (checked before running).
@@ -243,6 +245,10 @@ def run_notebooks(
     import papermill
 
     parameters = dict(parameters or {})
+    ledger_dir = None
+    if runs_dir is not None:
+        parameters.setdefault("runs_dir", str(runs_dir))
+        ledger_dir = Path(cwd or ".") / runs_dir
     names = toc_notebooks(toc, out_dir)
     if only:
         unknown = [name for name in only if name not in names]
@@ -266,6 +272,7 @@ def run_notebooks(
         start = time.perf_counter()
         row: dict[str, Any] = {"notebook": name, "status": "ok", "minutes": 0.0, "injected": sorted(injected)}
         rows.append(row)
+        _, offset = _ledger(ledger_dir, 0)
         try:
             papermill.execute_notebook(
                 str(src), str(dst), parameters=injected, kernel_name=kernel, progress_bar=False,
@@ -273,9 +280,13 @@ def run_notebooks(
                 execution_timeout=cell_timeout, kernel_manager_class=kernel_manager_class(),
             )
         except Exception as exc:  # any failure stops the book; re-raised with the notebook named
-            row.update(status="failed", minutes=(time.perf_counter() - start) / 60, **_reported_counts(dst))
+            counts, _ = _ledger(ledger_dir, offset)
+            row.update(status="failed", minutes=(time.perf_counter() - start) / 60,
+                       runs_trained=counts["trained"], runs_loaded=counts["loaded"])
             raise NotebookFailed(_failure_message(name, src, dst, exc), name, rows) from exc
-        row.update(minutes=(time.perf_counter() - start) / 60, **_reported_counts(dst))
+        counts, _ = _ledger(ledger_dir, offset)
+        row.update(minutes=(time.perf_counter() - start) / 60, runs_trained=counts["trained"],
+                   runs_loaded=counts["loaded"])
     return rows
 
 
@@ -349,6 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--device", help="torch device (cpu, cuda)")
     run.add_argument("--seed", type=int, help="seed for notebooks that declare `seed`")
     run.add_argument("--seeds", type=_seed_list, help="comma-separated seeds for notebooks that declare `seeds`")
+    run.add_argument("--runs-dir", default="runs", help="the run cache shared by the notebooks")
     run.add_argument("--only", action="append", metavar="NAME", help="run only this chapter (repeatable)")
     run.add_argument("--toc", default="_toc.yml")
     run.add_argument("--out-dir", default="book/experiments")
@@ -375,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rows = run_notebooks(
             args.toc, parameters, only=args.only, out_dir=args.out_dir, src_dir=args.src_dir,
-            kernel=args.kernel, log_output=not args.quiet,
+            kernel=args.kernel, log_output=not args.quiet, runs_dir=args.runs_dir,
         )
     except NotebookFailed as exc:
         print("\n" + format_summary(exc.rows))

@@ -12,7 +12,9 @@ dirty flag, package versions, device, seed, threads, world size, wall time; no h
 
 A TAD student depends on its teacher run (variant ``teacher``, :func:`rlqlib.config.teacher_config`): the
 teacher is trained or loaded first and its hash becomes part of the student's resolved config.
-:data:`RUN_COUNTS` counts the runs trained and loaded in this process (the book's summary reports them).
+:data:`RUN_COUNTS` counts the runs trained and loaded in this process, and every call appends a line
+``{"event": "trained"|"loaded", "run": "<folder name>"}`` to ``<runs_dir>/ledger.jsonl`` (:func:`ledger_counts`):
+the book runner counts a notebook's runs from it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,36 @@ from rlqlib import train as T
 log = logging.getLogger(__name__)
 
 RUN_COUNTS: dict[str, int] = {"trained": 0, "loaded": 0}
+LEDGER = "ledger.jsonl"
+
+
+def _record(runs_dir: str | Path, event: str, run_dir: Path) -> None:
+    """Append one ledger line (rank 0 only; one short write, so concurrent notebooks do not interleave lines)."""
+    RUN_COUNTS[event] += 1
+    if _rank() == 0:
+        Path(runs_dir).mkdir(parents=True, exist_ok=True)
+        with open(Path(runs_dir) / LEDGER, "a") as fh:
+            fh.write(json.dumps({"event": event, "run": run_dir.name}) + "\n")
+
+
+def ledger_counts(runs_dir: str | Path, start: int = 0) -> tuple[dict[str, int], int]:
+    """Runs trained/loaded recorded in ``<runs_dir>/ledger.jsonl`` from byte offset ``start``.
+
+    Returns:
+        (``{"trained": n, "loaded": m}``, the ledger's current size, to pass as ``start`` next time).
+    """
+    path = Path(runs_dir) / LEDGER
+    counts = {"trained": 0, "loaded": 0}
+    if not path.is_file():
+        return counts, 0
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        chunk = fh.read()
+    for line in chunk.decode().splitlines():
+        event = json.loads(line).get("event")
+        if event in counts:
+            counts[event] += 1
+    return counts, start + len(chunk)
 
 
 @dataclass(frozen=True)
@@ -142,7 +174,7 @@ def run_or_load(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs") -> Run:
         if run.hash != h:
             raise RuntimeError(f"{d}/config.json has hash {run.hash}, expected {h} (hash prefix collision or an "
                                "edited file); delete the folder to retrain")
-        RUN_COUNTS["loaded"] += 1
+        _record(runs_dir, "loaded", d)
         log.info("loaded run %s", d)
         return run
     if _rank() == 0:
@@ -154,6 +186,6 @@ def run_or_load(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs") -> Run:
     if _rank() == 0:
         (d / "provenance.json").write_text(json.dumps(provenance(cfg, time.perf_counter() - t0), indent=1,
                                                       sort_keys=True) + "\n")
-    RUN_COUNTS["trained"] += 1
+    _record(runs_dir, "trained", d)
     log.info("trained run %s", d)
     return Run(d, cfg, h, metrics, True)

@@ -141,9 +141,13 @@ def test_run_injects_only_declared_parameters(tmp_path: Path) -> None:
     src, out = tmp_path / "notebooks", tmp_path / "book" / "experiments"
     _write_nb(
         src / "a.ipynb",
-        [("code", 'preset = "cpu"\nseed = 1', ["parameters"]), ("code", "result = (preset, seed)", [])],
-        rlq={"runs_trained": 3, "runs_loaded": 2},
+        [("code", 'preset = "cpu"\nseed = 1', ["parameters"]), ("code", "result = (preset, seed)", []),
+         ("code", "import json, pathlib\np = pathlib.Path('runs'); p.mkdir(exist_ok=True)\n"
+                  "p.joinpath('ledger.jsonl').open('a').write(''.join(json.dumps({'event': e, 'run': 'r'}) + '\\n'"
+                  " for e in ['trained'] * 3 + ['loaded'] * 2))", [])],
     )
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "ledger.jsonl").write_text('{"event": "trained", "run": "before"}\n')  # not this notebook's
     rows = book.run_notebooks(
         _toc(tmp_path, ["a"]), {"preset": "smoke", "seed": 7, "root": "/nowhere", "device": "cpu"},
         out_dir=out, src_dir=src, log_output=False, cwd=tmp_path,

@@ -43,6 +43,11 @@ def test_trains_once_then_loads(root, tmp_path):
     # another hyper-parameter is another run
     third = R.run_or_load(C.make("smoke", "cal", root=str(root), epochs=1, **{"schedule.lr": 1e-3}), tmp_path)
     assert third.trained and third.dir != first.dir
+    # the ledger the book runner counts from: trained, loaded, trained — and counting from an offset
+    counts, end = R.ledger_counts(tmp_path)
+    assert counts == {"trained": 2, "loaded": 1} and end == (tmp_path / R.LEDGER).stat().st_size
+    R.run_or_load(C.make("smoke", "cal", root=str(root), epochs=1), tmp_path)
+    assert R.ledger_counts(tmp_path, end)[0] == {"trained": 0, "loaded": 1}
 
 
 def test_tad_student_trains_its_teacher_first(root, tmp_path):
