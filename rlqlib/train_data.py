@@ -62,7 +62,11 @@ def gender_per_sample(cfg: ExperimentConfig, ds: Dt.ReIDDataset) -> np.ndarray:
         if cfg.data.dataset != "synthcc":
             raise ValueError(f"term 'gender' needs data.gender_csv for {cfg.data.dataset} "
                              "(e.g. the reference's LTCC_Gender.csv)")
-        path = Path(cfg.data.root) / "annotations" / "SynthCC_Gender.csv"
+        files = {"target": "SynthCC_Gender.csv", "external": "External_Gender.csv"}
+        if cfg.data.train_set not in files:
+            raise ValueError(f"SynthCC has no gender table for train_set={cfg.data.train_set!r} (only "
+                             f"{sorted(files)}); drop the 'gender' term or set data.gender_csv")
+        path = Path(cfg.data.root) / "annotations" / files[cfg.data.train_set]
     return A.gender_labels(ds, path)[[s.pid for s in ds.train]]  # (N,) per sample
 
 
@@ -72,7 +76,11 @@ def pose_per_sample(cfg: ExperimentConfig, ds: Dt.ReIDDataset) -> np.ndarray:
     if cfg.data.pose_csv is not None:
         labels = A.pose_labels(ds, A.read_pose_cluster_csv(cfg.data.pose_csv, cfg.data.pose_column))
     elif cfg.data.dataset == "synthcc":
-        labels = A.pose_labels(ds, synthcc_pose_table(cfg.data.root, cfg.data.pose_k))
+        splits = {"target": "train", "external": "external_train"}
+        if cfg.data.train_set not in splits:
+            raise ValueError(f"SynthCC has no keypoints for train_set={cfg.data.train_set!r} (only "
+                             f"{sorted(splits)}); drop the 'pose'/'cos' terms or set data.pose_csv")
+        labels = A.pose_labels(ds, synthcc_pose_table(cfg.data.root, cfg.data.pose_k, splits[cfg.data.train_set]))
     else:
         raise ValueError(f"terms 'pose'/'cos' need data.pose_csv (a *_Pose_Cluster.csv) for {cfg.data.dataset}")
     if labels.max() > cfg.data.pose_k:
@@ -84,17 +92,18 @@ def pose_per_sample(cfg: ExperimentConfig, ds: Dt.ReIDDataset) -> np.ndarray:
 _POSE_TABLES: dict[tuple, dict[str, int]] = {}
 
 
-def synthcc_pose_table(root: str | Path, k: int) -> dict[str, int]:
-    """Image stem → pose cluster (0…k) of SynthCC's train split: K-means (R_LA, k clusters) of its ground-truth
+def synthcc_pose_table(root: str | Path, k: int, split: str = "train") -> dict[str, int]:
+    """Image stem → pose cluster (0…k) of a SynthCC train split (``train`` or ``external_train``): K-means (R_LA,
+    k clusters) of its ground-truth
     keypoints, computed once per process and keypoint file (keyed by the resolved path, the file's size and
     mtime, and k), since every pose run on the same data would otherwise repeat the same ~2 s fit."""
     from rlqlib import pose as P
 
-    kp_file = Path(root).expanduser().resolve() / "annotations" / "keypoints_train.json"
+    kp_file = Path(root).expanduser().resolve() / "annotations" / f"keypoints_{split}.json"
     stat = kp_file.stat() if kp_file.is_file() else None
     key = (str(kp_file), stat.st_size if stat else None, stat.st_mtime_ns if stat else None, int(k))
     if key not in _POSE_TABLES:
-        clusters = P.cluster_poses(P.read_synthcc_keypoints(root, "train"), P.PoseConfig(k=k))
+        clusters = P.cluster_poses(P.read_synthcc_keypoints(root, split), P.PoseConfig(k=k))
         _POSE_TABLES[key] = clusters.label_table()
     else:
         log.debug("pose clusters of %s (k=%d) reused from this process's cache", kp_file, k)

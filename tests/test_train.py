@@ -180,3 +180,18 @@ def test_synthcc_pose_table_is_fitted_once_per_file_and_k(root, monkeypatch):
     ds = TD.load_train_dataset(cfg)
     labels = TD.pose_per_sample(cfg, ds)  # (N,) from the cached k=5 table, no new fit
     assert calls == [5, 6] and labels.tolist() == [again[Path(s.path).stem] for s in ds.train]
+
+
+def test_external_train_set_reads_its_own_gender_and_keypoints(root):
+    import pandas as pd
+
+    cfg = smoke(root, "cap", **{"data.train_set": "external", "data.cloth_aug": False})
+    ds = TD.load_train_dataset(cfg)
+    table = pd.read_csv(Path(root) / "annotations" / "External_Gender.csv")
+    by_id = dict(zip(table["ID"].astype(int), table["Gender"].astype(int)))
+    expected = [by_id[int(ds.train_pid_names[s.pid])] for s in ds.train]
+    assert TD.gender_per_sample(cfg, ds).tolist() == expected  # not SynthCC_Gender.csv's rows for ids 1..N
+    poses = TD.pose_per_sample(cfg, ds)
+    assert poses.shape == (len(ds.train),) and 0 <= poses.min() and poses.max() <= cfg.data.pose_k
+    with pytest.raises(ValueError, match="no gender table"):
+        TD.gender_per_sample(smoke(root, "cap", **{"data.train_set": "external_ntu", "data.cloth_aug": False}), ds)
