@@ -128,22 +128,27 @@ def mean_std(long: pd.DataFrame, metrics: Sequence[str] = ("top1", "mAP"), digit
     return table.loc[order, cols]
 
 
+MIN_NOISE = 0.5  # points: differences this small are never interpreted, whatever the seed spread
+
+
 def verdict(ours_delta: float, ours_std: float, paper_delta: float, n: int) -> str:
     """Does our difference between two methods agree with the paper's?
 
-    ``agrees`` when both differences have the same sign and ours exceeds its noise (2 × the std of the
-    difference); ``differs`` when the signs are opposite and ours exceeds its noise; otherwise ``inconclusive``
-    (within seed noise, or a single seed with |Δ| < 1 point). With one seed the noise is unknown and 1 point is
-    used as the threshold.
+    The noise of our mean difference is twice its standard error, 2·std/√n (at least :data:`MIN_NOISE`); with one
+    seed the spread is unknown and a fixed 1 point is used. ``agrees`` when both differences have the same sign and
+    ours exceeds the noise; ``differs`` when the signs are opposite and ours exceeds the noise; otherwise
+    ``inconclusive`` (also when a value is NaN or the paper reports no difference).
 
     Args:
         ours_delta: our mean difference (method − baseline), points.
-        ours_std: std of our per-seed differences (NaN for one seed).
+        ours_std: std (ddof=1) of our per-seed differences (NaN for one seed).
         paper_delta: the paper's difference, points.
         n: seeds.
     """
-    noise = 1.0 if n < 2 or np.isnan(ours_std) else 2.0 * ours_std / np.sqrt(n)
-    if abs(ours_delta) <= noise or paper_delta == 0:
+    if n < 1 or np.isnan(ours_delta) or np.isnan(paper_delta) or paper_delta == 0:
+        return "inconclusive"
+    noise = 1.0 if n < 2 or np.isnan(ours_std) else max(2.0 * ours_std / np.sqrt(n), MIN_NOISE)
+    if abs(ours_delta) <= noise:
         return "inconclusive"
     return "agrees" if np.sign(ours_delta) == np.sign(paper_delta) else "differs"
 
