@@ -4,7 +4,7 @@ Sub-commands (``rlq <command> --help`` for each):
 
 * ``rlq synth --preset smoke|cpu|large --out DIR --seed N`` — generate the SynthCC benchmark.
 * ``rlq stats --dataset ltcc|prcc|last|deepchange|celebreid|synthcc --root DIR`` — Table-1 statistics as JSON.
-* ``rlq describe --variant cal|bm|bm+g|bm+p|rlq --backbone resnet50 --num-ids 77 --num-clothes 256`` — parameter
+* ``rlq describe --variant cal|bm|bm+g|bm+p|rlq|fire2 --backbone resnet50 --num-ids 77 --num-clothes 256`` — parameter
   counts as JSON (the #Par column of Table 8).
 * ``rlq poses cluster --keypoints FILE --k 15 --out labels.csv`` — AlphaPose-format keypoints → pose-cluster CSV
   in the authors' format (``Category,Image,R_LA_15``).
@@ -169,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_stats)
 
     p = sub.add_parser("describe", help="parameter counts of a model variant as JSON")
-    p.add_argument("--variant", default="rlq", help="cal | bm | bm+g | bm+p | rlq")
+    p.add_argument("--variant", default="rlq", help="cal | bm | bm+g | bm+p | rlq | fire2 (FIRe²)")
     p.add_argument("--backbone", default="resnet50", help="resnet50 | resnet34 | resnet18 | resnet_tiny | resnet_micro")
     p.add_argument("--num-ids", type=int, default=77, help="training identities (LTCC: 77)")
     p.add_argument("--num-clothes", type=int, default=256, help="training clothes classes (LTCC: 256)")
@@ -193,7 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_poses_cluster)
 
     p = sub.add_parser("train", help="train a variant (or load it from the run cache); prints the run folder")
-    p.add_argument("--variant", required=True, help="e.g. cal, id-only, bm, cap, tad, rlq, teacher (rlqlib.config)")
+    p.add_argument("--variant", required=True,
+                   help="e.g. cal, id-only, bm, cap, tad, rlq, teacher; FIRe²: fire2, fire2-ffm-only, fire2-far-only "
+                        "(rlqlib.config.VARIANTS)")
     p.add_argument("--preset", default="cpu", help="smoke | cpu | paper")
     p.add_argument("--dataset", default="synthcc", help="target dataset (synthcc, ltcc, prcc, ...)")
     p.add_argument("--root", required=True, help="dataset folder")

@@ -22,6 +22,10 @@ An :class:`ExperimentConfig` is everything a training run depends on. Build one 
 * **Variants** (:data:`VARIANTS`): config deltas for every row of the paper's Tables 2–10 plus
   ``id-only`` (identity CE only, the sanity baseline) and ``teacher`` (the TAD teacher: a Base
   Model trained on the external HQ set, one clothes class per image).
+* **FIRe²** (third method, ``fire2-spec``; :mod:`rlqlib.fire2`): variants ``fire2``, ``fire2-ffm-only`` and
+  ``fire2-far-only`` select ``model.variant = "fire2"`` and the :class:`FIRe2Config` section. Their per-preset
+  settings (:data:`FIRE2_PRESETS`: P×K 4×8 everywhere; ``paper`` = the reference's 80 epochs, milestones
+  20/40/60, evaluation every 5 epochs) are applied under the preset and before the variant's own deltas.
 * **Hash** (:func:`config_hash`): sha256 of the canonical JSON of :func:`hashed_dict`. Excluded:
   purely cosmetic or placement fields that cannot change what is learned — ``data.root`` (replaced
   by a data *fingerprint* at run time, see :mod:`rlqlib.runs`), ``runtime.progress``,
@@ -29,7 +33,9 @@ An :class:`ExperimentConfig` is everything a training run depends on. Build one 
   type, ``runtime.amp`` and ``runtime.channels_last`` (bf16 autocast and memory layout change the
   numerics, hence the metrics) and the seed. Thread count can change CPU float summation order at
   the rounding level; runs differing only in threads share one cache entry. The run-cache key
-  (:func:`run_hash`) adds the data fingerprint and the number of data-parallel processes.
+  (:func:`run_hash`) adds the data fingerprint and the number of data-parallel processes. The ``fire2``
+  section is hashed only for FIRe² runs (``model.variant == "fire2"``), so adding it left every other run's
+  hash unchanged.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
+from rlqlib.fire2_ffm import PADDINGS as KNN_PADDINGS
 from rlqlib.losses import CAP_KEYS, LOSS_PRESETS, TAD_KEYS, LossConfig
 from rlqlib.model import MODEL_PRESETS, ModelConfig
 
@@ -154,6 +161,68 @@ class TADConfig:
 
 
 @dataclass(frozen=True)
+class FIRe2Config:
+    """FIRe² (fire2-spec §1–§5): its switches and hyper-parameters; defaults are the reference's (paper preset).
+
+    Used only when ``model.variant == "fire2"`` (and hashed only then). Stage boundaries are fractions of
+    ``schedule.epochs``, like :attr:`ScheduleConfig.cc_start`: the reference's 25 and 10 of 80 epochs.
+
+    Attributes:
+        attr_loss: the FFM attribute-aware loss L_attr (weight 1) in stage 2.
+        far: the FAR recomposition loss (weight ``far_weight``) in stage 2. FFM clustering runs when either is on
+            (FAR needs the fine-grained ids to pick donors).
+        fg_start: stage 2 (triplet + FFM + FAR, per-epoch re-clustering and optimiser rebuild) from the 0-indexed
+            epoch round(fg_start · E); 25/80 ⇒ the reference's epochs 26–80 (1-based).
+        warmup: linear warm-up over round(warmup · E) epochs (10/80), factor ``warmup_factor`` → 1.
+        warmup_factor: LR factor of the first epoch (0.01).
+        k1, k2: k-reciprocal neighbours and query-expansion size of the Jaccard distance (20, 6).
+        eps: DBSCAN radius on the Jaccard distance (inclusive, min_samples 1) (0.4).
+        knn_padding: ``"reference"`` (default, faithful to the code): an identity with fewer than k1 images gets
+            k1-long kNN lists padded like faiss (label −1), which numpy reads as the identity's last image
+            (spec §8-P1); ``"fixed"``: the lists are clamped to the identity's size.
+        scale: 1/τ of the cosine fine-grained logits (16).
+        epsilon: label smoothing of L_attr over the identity's own clusters (0.1).
+        far_weight: λ4 (0.3).
+        parts, times: FAR body parts P (2) and recomposition times K (1).
+        pad: zero padding before the random crop of the train transform (10 px).
+    """
+
+    attr_loss: bool = True
+    far: bool = True
+    fg_start: float = 25 / 80
+    warmup: float = 10 / 80
+    warmup_factor: float = 0.01
+    k1: int = 20
+    k2: int = 6
+    eps: float = 0.4
+    knn_padding: str = "reference"
+    scale: float = 16.0
+    epsilon: float = 0.1
+    far_weight: float = 0.3
+    parts: int = 2
+    times: int = 1
+    pad: int = 10
+
+    def __post_init__(self) -> None:
+        if self.knn_padding not in KNN_PADDINGS:
+            raise ValueError(f"fire2.knn_padding={self.knn_padding!r}; choose from {KNN_PADDINGS}")
+        if not (0.0 <= self.fg_start <= 1.0 and 0.0 <= self.warmup <= 1.0 and 0.0 < self.warmup_factor <= 1.0):
+            raise ValueError("fire2: fg_start and warmup are fractions of the run in [0, 1], warmup_factor in (0, 1]")
+        if min(self.k1, self.k2, self.parts, self.times) < 1 or self.pad < 0:
+            raise ValueError("fire2: k1, k2, parts and times must be >= 1 and pad >= 0")
+        if self.eps <= 0 or self.scale <= 0 or self.far_weight < 0 or not 0.0 <= self.epsilon < 1.0:
+            raise ValueError("fire2: eps and scale must be positive, far_weight >= 0, epsilon in [0, 1)")
+
+    def fg_start_epoch(self, epochs: int) -> int:
+        """First (0-indexed) stage-2 epoch (80 epochs ⇒ 25, i.e. the reference's 1-based epoch 26)."""
+        return int(round(self.fg_start * epochs))
+
+    def warmup_epochs(self, epochs: int) -> int:
+        """Warm-up length in epochs (80 epochs ⇒ 10)."""
+        return int(round(self.warmup * epochs))
+
+
+@dataclass(frozen=True)
 class RuntimeConfig:
     """Where and how the computation runs.
 
@@ -187,6 +256,7 @@ class ExperimentConfig:
         preset: name in :data:`PRESETS`.
         terms: the CAP backbone terms that are computed (subset of :data:`rlqlib.losses.CAP_KEYS`).
         weights: loss name → weight, for every CAP/TAD/SS_MSE term (all 1 in the paper).
+        fire2: FIRe² settings (used when ``model.variant == "fire2"``).
     """
 
     variant: str
@@ -199,6 +269,7 @@ class ExperimentConfig:
     runtime: RuntimeConfig
     terms: tuple[str, ...] = ("id_cal", "id_bot", "triplet", "kl_branches", "adv")
     weights: Mapping[str, float] = field(default_factory=lambda: {k: 1.0 for k in ALL_WEIGHT_KEYS})
+    fire2: FIRe2Config = field(default_factory=FIRe2Config)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -215,7 +286,7 @@ CPU_MILESTONES = (0.7, 0.9)
 CPU_CC_START = 0.5
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "losses": LossConfig, "schedule": ScheduleConfig,
-             "tad": TADConfig, "runtime": RuntimeConfig}
+             "tad": TADConfig, "runtime": RuntimeConfig, "fire2": FIRe2Config}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {
@@ -244,7 +315,20 @@ _BM_TERMS = ("id_cal", "id_bot", "triplet", "kl_branches", "adv")
 _CAL_TERMS = ("id_cal", "adv")
 _TAD_ON = {"tad.enabled": True}
 
-# variant → (deltas as dotted keys). Model variant names are rlqlib.model.VARIANTS keys.
+# FIRe² (fire2-spec §5): the reference's P×K is 4 ids × 8 images; its 80-epoch schedule has milestones 20/40/60
+# and evaluates every 5 epochs. The cpu preset keeps its own LR fractions (CPU_MILESTONES, from-scratch backbone)
+# and starts stage 2 where CAL's clothes step starts (CPU_CC_START): with the reference's fractions a 15-epoch run
+# would drop the LR after 4 epochs and start FFM at epoch 5, at 3.5e-5 (a deliberate deviation, named here).
+FIRE2_MILESTONES = (20 / 80, 40 / 80, 60 / 80)
+FIRE2_PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": {"data.p": 4, "data.k": 8},
+    "cpu": {"data.p": 4, "data.k": 8, "fire2.fg_start": CPU_CC_START},
+    "paper": {"data.p": 4, "data.k": 8, "schedule.epochs": 80, "schedule.milestones": FIRE2_MILESTONES,
+              "schedule.eval_every": 5},
+}
+_FIRE2 = {"model.variant": "fire2", "terms": (), "data.cloth_aug": False}
+
+# variant → (deltas as dotted keys). Model variant names are rlqlib.model.VARIANTS or rlqlib.model.MODELS keys.
 VARIANTS: dict[str, dict[str, Any]] = {
     # Table 5: vanilla CAL and its fragility to cloth augmentation / triplet loss (triplet on f_CAL here).
     "cal": {"model.variant": "cal", "data.cloth_aug": False, "terms": _CAL_TERMS},
@@ -273,6 +357,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # TAD teacher: a Base Model trained on the external HQ set (spec §3.8: no colour aug, no CAP).
     "teacher": {"model.variant": "bm", "terms": _BM_TERMS, "data.train_set": "external",
                 "data.cloth_aug": False},
+    # FIRe² and its two ablations (stage 2 always has the triplet loss; FFM clustering runs for either module).
+    "fire2": {**_FIRE2, "fire2.attr_loss": True, "fire2.far": True},
+    "fire2-ffm-only": {**_FIRE2, "fire2.attr_loss": True, "fire2.far": False},
+    "fire2-far-only": {**_FIRE2, "fire2.attr_loss": False, "fire2.far": True},
 }
 
 ALIASES = {"seed": "runtime.seed", "device": "runtime.device", "amp": "runtime.amp", "root": "data.root",
@@ -329,7 +417,8 @@ def make(preset: str, variant: str, **overrides: Any) -> ExperimentConfig:
     parts.update(PRESETS[preset])
     parts["weights"] = {k: 1.0 for k in ALL_WEIGHT_KEYS}
     parts["terms"] = _BM_TERMS
-    for key, value in {**VARIANTS[variant], **overrides}.items():
+    method = FIRE2_PRESETS[preset] if VARIANTS[variant].get("model.variant") == "fire2" else {}
+    for key, value in {**method, **VARIANTS[variant], **overrides}.items():
         _apply(parts, key, value)
     return ExperimentConfig(variant=variant, preset=preset, **parts)
 
@@ -379,6 +468,13 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ValueError("vanilla CAL has no BOT branch: drop id_bot and kl_branches from terms")
     if t.enabled and cfg.model.variant == "cal":
         raise ValueError("TAD needs the two-branch Base Model (model.variant bm or larger), not vanilla CAL")
+    if cfg.model.variant == "fire2":
+        if cfg.terms:
+            raise ValueError(f"FIRe² runs have their own losses (fire2.attr_loss, fire2.far); terms={cfg.terms} would "
+                             "be ignored: set terms to []")
+        if d.cloth_aug or d.lq_aug or t.enabled:
+            raise ValueError("FIRe² uses neither cloth_aug, lq_aug nor TAD: set data.cloth_aug=false, data.lq_aug=0 "
+                             "and tad.enabled=false")
 
 
 # ------------------------------------------------------------------------------------------ dict / hash
@@ -394,7 +490,7 @@ def from_dict(d: Mapping[str, Any]) -> ExperimentConfig:
     d = dict(d)
     parts: dict[str, Any] = {}
     for section, cls in _SECTIONS.items():
-        values = dict(d.pop(section))
+        values = dict(d.pop(section, {}) if section == "fire2" else d.pop(section))  # absent before FIRe² existed
         known = {f.name for f in fields(cls)}
         extra = set(values) - known
         if extra:
@@ -408,9 +504,11 @@ def from_dict(d: Mapping[str, Any]) -> ExperimentConfig:
 
 
 def hashed_dict(cfg: ExperimentConfig) -> dict[str, Any]:
-    """The dict the hash is computed over: :func:`to_dict` minus :data:`NOT_HASHED`, device reduced to its type,
-    terms sorted (their order does not matter)."""
+    """The dict the hash is computed over: :func:`to_dict` minus :data:`NOT_HASHED` (and minus the ``fire2`` section
+    unless ``model.variant == "fire2"``), device reduced to its type, terms sorted (their order does not matter)."""
     d = to_dict(cfg)
+    if cfg.model.variant != "fire2":
+        d.pop("fire2")  # unused: other runs keep the hashes they had before the section existed
     for key in NOT_HASHED:
         section, name = key.split(".")
         d[section].pop(name, None)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,6 +102,18 @@ VARIANTS: dict[str, VariantSpec] = {
     "rlq": VariantSpec(bot=True, gender=True, pose=True),  # BM + CAP (reference resnet50_joint3_3)
 }
 
+
+
+def _fire2_net(cfg: ModelConfig) -> nn.Module:
+    from rlqlib.fire2 import FIRe2Net  # its own module (FIRe², fire2-spec §1); imported on use
+
+    return FIRe2Net(cfg)
+
+
+# Models of other methods, built by :func:`build_model` from the same ModelConfig (backbone, pretrained, pooling,
+# last_stride, num_ids): name -> builder. Their names are valid ``ModelConfig.variant`` values.
+MODELS: dict[str, Callable[[ModelConfig], nn.Module]] = {"fire2": _fire2_net}
+
 GENDER_INPUTS: dict[str, tuple[str, ...]] = {"bot": ("f_bot",), "cal": ("f_cal",), "both": ("f_cal", "f_bot")}
 POSE_DISENTANGLE: dict[str, tuple[str, ...]] = {"bot": ("f_bot",), "cal": ("f_cal",), "both": ("f_cal", "f_bot")}
 
@@ -126,7 +139,8 @@ class ModelConfig:
     """Architecture of one model; see :data:`MODEL_PRESETS` and the module docstring.
 
     Attributes:
-        variant: a key of :data:`VARIANTS` (``cal``, ``bm``, ``bm+g``, ``bm+p``, ``rlq``).
+        variant: a key of :data:`VARIANTS` (``cal``, ``bm``, ``bm+g``, ``bm+p``, ``rlq``) or of :data:`MODELS`
+            (``fire2``: :class:`rlqlib.fire2.FIRe2Net`, which ignores ``num_clothes``, ``num_pose_classes``).
         backbone: a key of :data:`BACKBONES`.
         num_ids: training identities (width of the identity classifiers).
         num_clothes: clothes classes incl. synthetic ones (width of the clothes classifier).
@@ -151,7 +165,7 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         for name, value, choices in (
-            ("variant", self.variant, VARIANTS),
+            ("variant", self.variant, {**VARIANTS, **MODELS}),
             ("backbone", self.backbone, BACKBONES),
             ("gender_on", self.gender_on, GENDER_INPUTS),
             ("pose_on", self.pose_on, POSE_DISENTANGLE),
@@ -164,7 +178,7 @@ class ModelConfig:
                 raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.last_stride not in (1, 2):
             raise ValueError(f"ModelConfig.last_stride must be 1 or 2, got {self.last_stride}")
-        spec = VARIANTS[self.variant]
+        spec = VARIANTS.get(self.variant, VariantSpec(bot=False, gender=False, pose=False))
         if self.gender_on != "bot" and not spec.gender:
             raise ValueError(f"gender_on={self.gender_on!r} needs a gender head; variant {self.variant!r} has none")
         if self.pose_on != "bot" and not spec.pose:
@@ -454,11 +468,12 @@ def feature_dim(cfg: ModelConfig) -> int:
 def build_model(cfg: ModelConfig, seed: int = 0) -> RLQNet:
     """Build the model of ``cfg``; random initialisation is drawn from ``seed`` (the global RNG is untouched).
 
-    Build on the CPU (or under ``torch.device("meta")`` to count parameters) and move it afterwards.
+    Build on the CPU (or under ``torch.device("meta")`` to count parameters) and move it afterwards. A variant of
+    :data:`MODELS` (``fire2``) builds that method's network.
     """
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(seed)
-        return RLQNet(cfg)
+        return MODELS[cfg.variant](cfg) if cfg.variant in MODELS else RLQNet(cfg)
 
 
 def build_heads(cfg: ModelConfig, seed: int = 1) -> Heads:
@@ -501,7 +516,7 @@ def count_parameters(
     )
     with torch.device("meta"):
         model = build_model(cfg)
-        heads = build_heads(cfg)
+        heads = build_heads(cfg) if variant not in MODELS else nn.Module()  # FIRe²: no external heads
     by_part = {name: _numel([m]) for name, m in model.named_children()}
     by_part.update({f"heads.{name}": _numel([m]) for name, m in heads.named_children()})
     return {

@@ -12,6 +12,10 @@ holding model, heads, optimisers, scheduler, scalers, generator states, epoch an
 from its last checkpoint and ends with the same weights and metrics as an uninterrupted one (the PK sampler is
 stateless: its epoch-e plan is a function of seed + e).
 
+FIRe² runs (``model.variant == "fire2"``) use the same data, evaluation, checkpoints and files; their training pass
+is :meth:`rlqlib.fire2.FIRe2Method.epoch` (two stages, per-epoch FFM re-clustering, its own optimiser and
+warm-up schedule), recorded under ``cap`` like the CAP pass.
+
 Evaluation happens after the last epoch (and every ``schedule.eval_every`` epochs for curves); the final epoch
 is reported, there is **no checkpoint selection on the test set** (the reference selects the best test epoch).
 
@@ -34,6 +38,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from rlqlib import fire2 as F2
 from rlqlib import loader as Ld
 from rlqlib import train_data as TD
 from rlqlib.config import ExperimentConfig, run_hash, to_dict
@@ -209,7 +214,11 @@ class Trainer:
     def _build_modules(self, pid2clothes: np.ndarray, teacher_dir: str | Path | None) -> None:
         cfg, dev = self.cfg, self.device
         seed = cfg.runtime.seed
+        self.fire2 = None
         self.model = build_model(self.model_cfg, seed)
+        if self.model_cfg.variant == "fire2":
+            self._build_fire2()
+            return
         self.heads = build_heads(self.model_cfg, seed + 1)
         self.student = Student(self.model, self.heads.cal_classifier).to(dev)
         self.clothes_classifier = self.heads.clothes_classifier.to(dev)
@@ -239,6 +248,17 @@ class Trainer:
             tad_teacher=cfg.tad.teacher, tad_self_ss=cfg.tad.self_ss, tad_self_mse=cfg.tad.self_mse,
             mix=self.mix,
             lq_aug=cfg.data.lq_aug, world_size=self.world, cos_from=tuple(self.model.disentangle_from) or ("f_bot",))
+
+    def _build_fire2(self) -> None:
+        if self.world > 1:
+            raise ValueError("FIRe² runs are single-process (its per-epoch FFM and optimiser rebuilds are not "
+                             "distributed); run without torchrun")
+        self.student = self.model.to(self.device)
+        if self.cfg.runtime.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        pids = np.array([s.pid for s in self.ds.train], dtype=np.int64)
+        self.fire2 = F2.FIRe2Method(self.cfg, self.model, self.images, pids, self.cap_batches.sampler, self.gen_cap,
+                                    self.device)
 
     def _load_teacher(self, teacher_dir: str | Path | None) -> nn.Module:
         if teacher_dir is None:
@@ -280,7 +300,9 @@ class Trainer:
 
     def cap_epoch(self, epoch: int) -> dict[str, float]:
         """One CAP/ReID pass over the target train set; returns mean terms, steps, clothes-optimiser steps and the
-        pass's seconds."""
+        pass's seconds. FIRe² runs: :meth:`rlqlib.fire2.FIRe2Method.epoch` instead."""
+        if self.fire2 is not None:
+            return self.fire2.epoch(epoch, self._bar)
         t0 = time.perf_counter()
         self.student.train()
         self.cap_batches.set_epoch(epoch)
@@ -317,18 +339,23 @@ class Trainer:
 
     def state(self, epoch: int) -> dict[str, Any]:
         """Everything needed to continue after ``epoch`` (0-indexed, finished)."""
-        return {
+        common = {
             "format": CHECKPOINT_FORMAT, "config_hash": self.hash, "config": to_dict(self.cfg),
             "model_config": to_dict(self.cfg)["model"] | {"num_ids": self.model_cfg.num_ids,
                                                            "num_clothes": self.model_cfg.num_clothes,
                                                            "num_pose_classes": self.model_cfg.num_pose_classes},
             "epoch": epoch + 1, "model": self.model.state_dict(),
+            "rng": {"cap": self.gen_cap.get_state(), "tad": self.gen_tad.get_state()},
+            "sampler_epoch": epoch + 1, "history": self.history,
+        }
+        if self.fire2 is not None:
+            return {**common, "fire2": self.fire2.state_dict()}
+        return {
+            **common,
             "cal_classifier": self.heads.cal_classifier.state_dict(),
             "clothes_classifier": self.clothes_classifier.state_dict(),
             "opt": self.opt.state_dict(), "opt_cc": self.opt_cc.state_dict(), "sched": self.sched.state_dict(),
             "scaler": self.scaler.state_dict(), "scaler_cc": self.scaler_cc.state_dict(),
-            "rng": {"cap": self.gen_cap.get_state(), "tad": self.gen_tad.get_state()},
-            "sampler_epoch": epoch + 1, "history": self.history,
         }
 
     def restore(self, path: Path) -> None:
@@ -340,13 +367,16 @@ class Trainer:
         if self.world > 1:
             raise CheckpointError("resuming is supported in single-process runs; restart DDP runs from scratch")
         self.model.load_state_dict(state["model"])
-        self.heads.cal_classifier.load_state_dict(state["cal_classifier"])
-        self.clothes_classifier.load_state_dict(state["clothes_classifier"])
-        self.opt.load_state_dict(state["opt"])
-        self.opt_cc.load_state_dict(state["opt_cc"])
-        self.sched.load_state_dict(state["sched"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.scaler_cc.load_state_dict(state["scaler_cc"])
+        if self.fire2 is not None:
+            self.fire2.load_state_dict(state["fire2"], next_epoch=int(state["epoch"]))
+        else:
+            self.heads.cal_classifier.load_state_dict(state["cal_classifier"])
+            self.clothes_classifier.load_state_dict(state["clothes_classifier"])
+            self.opt.load_state_dict(state["opt"])
+            self.opt_cc.load_state_dict(state["opt_cc"])
+            self.sched.load_state_dict(state["sched"])
+            self.scaler.load_state_dict(state["scaler"])
+            self.scaler_cc.load_state_dict(state["scaler_cc"])
         self.gen_cap.set_state(state["rng"]["cap"].cpu())
         self.gen_tad.set_state(state["rng"]["tad"].cpu())
         self.history = list(state["history"])
@@ -375,7 +405,8 @@ class Trainer:
         final_eval = None
         for epoch in range(self.start_epoch, cfg.schedule.epochs):
             t0 = time.perf_counter()
-            record: dict[str, Any] = {"epoch": epoch, "lr": self.opt.param_groups[0]["lr"]}
+            lr = self.fire2.lr_at(epoch) if self.fire2 is not None else self.opt.param_groups[0]["lr"]
+            record: dict[str, Any] = {"epoch": epoch, "lr": lr}
             if cfg.tad.enabled:
                 record["tad"] = self.tad_epoch(epoch)
             record["cap"] = self.cap_epoch(epoch)
@@ -384,7 +415,8 @@ class Trainer:
             if last or (every and (epoch + 1) % every == 0):
                 record["eval"] = self.evaluate()
                 final_eval = record["eval"] if last else final_eval
-            self.sched.step()
+            if self.fire2 is None:  # FIRe² sets its epoch's LR itself (warm-up, rebuilt optimisers)
+                self.sched.step()
             record["seconds"] = round(time.perf_counter() - t0, 3)
             self.history.append(record)
             self._write(epoch)
@@ -395,9 +427,10 @@ class Trainer:
         if final_eval is None:  # the run was already complete when loaded
             final_eval = self.history[-1].get("eval") if self.history else self.evaluate()
         last_rec = self.history[-1]
+        untimed = {k: {t: v for t, v in last_rec[k].items() if not t.endswith("seconds")}  # timings: history only
+                   for k in ("tad", "cap") if k in last_rec}
         metrics = {"variant": cfg.variant, "config_hash": self.hash, "epochs": cfg.schedule.epochs,
-                   "eval": final_eval, "train": {k: {t: v for t, v in last_rec[k].items() if t != "seconds"}
-                             for k in ("tad", "cap") if k in last_rec}}
+                   "eval": final_eval, "train": untimed}
         if self.run_dir is not None and self.rank == 0:
             (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True) + "\n")
         if self.world > 1:
