@@ -57,14 +57,46 @@ class Setting:
     threads: int = 0
 
 
+OPTIONS_FILE = "rlq-options.json"
+
+
+def data_options(root: str | Path) -> dict[str, Any]:
+    """Config overrides stored with a dataset: ``<root>/rlq-options.json`` (absent: none).
+
+    Real datasets need files that are not part of their archives — the authors' gender and pose-cluster tables,
+    clothes masks, the Celeb-reID folder for TAD — and every notebook's runs need them. Write them once next to the
+    data, as dotted config keys, e.g. ``{"data.gender_csv": "/data/annotations/LTCC_Gender.csv",
+    "data.pose_csv": "/data/annotations/LTCC_Pose_Cluster.csv", "data.mask_root": "/data/LTCC_masks",
+    "tad.external_root": "/data/Celeb-reID"}``.
+
+    Raises:
+        ValueError: the file is not a JSON object of dotted keys.
+    """
+    path = Path(root).expanduser() / OPTIONS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        options = json.loads(path.read_text())
+    except ValueError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); it must be an object of dotted config keys") from None
+    if not isinstance(options, dict) or not all(isinstance(k, str) and "." in k for k in options):
+        raise ValueError(f"{path} must be a JSON object of dotted config keys such as "
+                         '{"data.gender_csv": "...", "tad.external_root": "..."}')
+    return options
+
+
 def config(s: Setting, variant: str, seed: int = 0, **overrides: Any) -> C.ExperimentConfig:
-    """The config of ``variant`` under the setting (overrides as in :func:`rlqlib.config.make`)."""
-    extra: dict[str, Any] = {"dataset": s.dataset, "root": s.root, "seed": int(seed)}
+    """The config of ``variant`` under the setting: the preset and variant, then the dataset's stored options
+    (:func:`data_options`), then ``overrides`` (dotted keys as in :func:`rlqlib.config.make`)."""
+    extra: dict[str, Any] = {"dataset": s.dataset, "root": s.root, "seed": int(seed), **data_options(s.root)}
     if s.device:
         extra["device"] = s.device
     if s.threads:
         extra["threads"] = s.threads
-    return C.make(s.preset, variant, **{**extra, **overrides})
+    try:
+        return C.make(s.preset, variant, **{**extra, **overrides})
+    except KeyError as err:
+        raise KeyError(f"{err.args[0]} (check {Path(s.root) / OPTIONS_FILE} if the key comes from there)") from None
 
 
 def train(s: Setting, variant: str, seeds: Sequence[int] = (0,), **overrides: Any) -> list[R.Run]:

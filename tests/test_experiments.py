@@ -243,3 +243,18 @@ def test_table8_agrees_with_table2_on_the_shared_rows():
     params = t8.drop_duplicates("method").set_index("method")["params_m"]
     assert params.to_dict() == {"BM": "45.9", "BM+G": "45.9", "BM+P": "69.3", "BM+G+P": "69.3",
                                 "BM+TAD": "45.9", "BM+G+TAD": "45.9", "BM+P+TAD": "69.3", "BM+G+P+TAD": "69.3"}
+
+
+def test_dataset_options_file_applies_to_every_config(tmp_path):
+    s = X.Setting(preset="smoke", dataset="synthcc", root=str(tmp_path))
+    assert X.config(s, "cap").data.gender_csv is None
+    (tmp_path / X.OPTIONS_FILE).write_text('{"data.gender_csv": "/a/g.csv", "tad.external_root": "/celeb"}')
+    cfg = X.config(s, "rlq", 1)
+    assert cfg.data.gender_csv == "/a/g.csv" and cfg.tad.external_root == "/celeb" and cfg.runtime.seed == 1
+    assert X.config(s, "rlq", **{"data.gender_csv": "/b.csv"}).data.gender_csv == "/b.csv"  # call overrides win
+    (tmp_path / X.OPTIONS_FILE).write_text('{"data.no_such_field": 1}')
+    with pytest.raises(KeyError, match="rlq-options.json"):
+        X.config(s, "cap")
+    (tmp_path / X.OPTIONS_FILE).write_text('["data.gender_csv"]')
+    with pytest.raises(ValueError, match="dotted config keys"):
+        X.config(s, "cap")
