@@ -57,6 +57,10 @@ AMP_MODES = ("none", "bf16", "fp16")
 TAD_SOURCES = ("external", "external_ntu", "target")
 TRAIN_SETS = ("target", "external", "external_ntu")
 NOT_HASHED = ("data.root", "runtime.progress", "runtime.threads", "runtime.eval_batch_size")
+# Fields added after runs existed: hashed only when set to something else than this default, so that every
+# earlier run keeps its cache key.
+HASHED_IF_NOT_DEFAULT = {"data.clothes_labels": "dataset"}
+CLOTHES_LABELS = ("dataset", "outfit")
 
 
 # ------------------------------------------------------------------------------------------ sections
@@ -83,6 +87,9 @@ class DataConfig:
             keypoints with :mod:`rlqlib.pose` (R_LA, ``pose_k`` clusters) at run time.
         pose_column: column of ``pose_csv`` (``R_LA_15``).
         pose_k: clusters k (the pose head has k + 1 classes).
+        clothes_labels: ``dataset`` (the dataset's clothes ids: one per identity and outfit, as in LTCC/PRCC) or
+            ``outfit`` (SynthCC only: one class per *pooled outfit*, shared by every identity wearing it — an
+            experiment on how CAL's adversarial loss reacts to look-alike clothes of different people).
     """
 
     dataset: str = "synthcc"
@@ -99,6 +106,7 @@ class DataConfig:
     pose_csv: str | None = None
     pose_column: str = "R_LA_15"
     pose_k: int = 15
+    clothes_labels: str = "dataset"
 
 
 @dataclass(frozen=True)
@@ -448,6 +456,9 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ValueError(f"data.train_set={d.train_set!r}; choose from {TRAIN_SETS}")
     if d.p < 1 or d.k < 1 or min(d.image_size) < 16 or not 0.0 <= d.lq_aug <= 1.0:
         raise ValueError("data: p, k >= 1, image_size >= 16 px per side, lq_aug in [0, 1]")
+    if d.clothes_labels not in CLOTHES_LABELS or (d.clothes_labels == "outfit" and d.dataset != "synthcc"):
+        raise ValueError(f"data.clothes_labels={d.clothes_labels!r}; choose from {CLOTHES_LABELS} ('outfit' needs "
+                         "SynthCC's outfit metadata)")
     if d.colours not in ("all", "last"):
         raise ValueError(f"data.colours={d.colours!r}; use 'all' or 'last'")
     if s.epochs < 1 or not all(0.0 <= m <= 1.0 for m in s.milestones) or not 0.0 <= s.cc_start <= 1.0:
@@ -512,6 +523,10 @@ def hashed_dict(cfg: ExperimentConfig) -> dict[str, Any]:
     for key in NOT_HASHED:
         section, name = key.split(".")
         d[section].pop(name, None)
+    for key, default in HASHED_IF_NOT_DEFAULT.items():
+        section, name = key.split(".")
+        if d[section].get(name) == default:
+            d[section].pop(name)
     d["runtime"]["device"] = d["runtime"]["device"].split(":")[0]
     d["terms"] = sorted(d["terms"])
     return d

@@ -168,20 +168,20 @@ class Trainer:
         self.eval_images = {s: Ld.load_images([x.path for x in ds.splits[s]], size, workers)
                             for s in self.eval_splits}
         pids = np.array([s.pid for s in ds.train], dtype=np.int64)
-        clothes = np.array([s.clothes_id for s in ds.train], dtype=np.int64)
+        clothes, pid2clothes = TD.clothes_labels(cfg, ds)  # (N,), (num_ids, num_clothes)
         extra = {}
         if "gender" in cfg.terms:
             extra["gender"] = TD.gender_per_sample(cfg, ds)
         if "pose" in cfg.terms:
             extra["pose"] = TD.pose_per_sample(cfg, ds)
         colours = Ld.COLOURS if cfg.data.colours == "all" else Ld.LAST_COLOURS
-        pid2clothes = ds.pid2clothes
+        num_orig_clothes = int(pid2clothes.shape[1])
         recolour = {}
         if cfg.data.cloth_aug:
             shirt, pant = TD.clothes_masks(cfg, ds, workers)
             pid2clothes = Ld.extended_pid2clothes(pid2clothes, len(colours))
             recolour = dict(recolour=True, shirt_masks=shirt.to(self.device), pant_masks=pant.to(self.device),
-                            num_orig_clothes=ds.num_train_clothes, colours=colours)
+                            num_orig_clothes=num_orig_clothes, colours=colours)
         self.model_cfg = ModelConfig(**{**to_dict(cfg)["model"], "num_ids": ds.num_train_pids,
                                         "num_clothes": int(pid2clothes.shape[1]),
                                         "num_pose_classes": cfg.data.pose_k + 1})

@@ -40,6 +40,31 @@ def load_train_dataset(cfg: ExperimentConfig) -> Dt.ReIDDataset:
     return external_dataset(cfg, cfg.data.train_set)
 
 
+def clothes_labels(cfg: ExperimentConfig, ds: Dt.ReIDDataset) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) clothes class of every train sample and the (num_ids, num_clothes) bool ``pid2clothes`` table.
+
+    ``data.clothes_labels="dataset"``: the dataset's (one class per identity and outfit). ``"outfit"`` (SynthCC):
+    one class per pooled outfit of ``annotations/metadata.csv``, relabelled 0…C−1 in order of outfit number, so that
+    two identities in the same outfit share a clothes class.
+    """
+    if cfg.data.clothes_labels == "dataset":
+        return np.array([s.clothes_id for s in ds.train], dtype=np.int64), ds.pid2clothes
+    meta = Dt.synthcc_metadata(cfg.data.root)
+    folder = "train" if cfg.data.train_set == "target" else f"{cfg.data.train_set}/train"
+    outfit_of = dict(zip(meta.loc[meta["split"] == folder, "image"], meta.loc[meta["split"] == folder, "outfit"]))
+    names = [Path(s.path).name for s in ds.train]
+    missing = [n for n in names if n not in outfit_of]
+    if missing:
+        raise Dt.DatasetError(f"{cfg.data.root}/annotations/metadata.csv has no outfit for {len(missing)} train images "
+                              f"(e.g. {missing[0]}); regenerate the folder with `rlq synth`")
+    outfits = np.array([int(outfit_of[n]) for n in names], dtype=np.int64)
+    _, clothes = np.unique(outfits, return_inverse=True)  # (N,) 0…C−1
+    pids = np.array([s.pid for s in ds.train], dtype=np.int64)
+    table = np.zeros((ds.num_train_pids, int(clothes.max()) + 1), dtype=bool)
+    table[pids, clothes] = True
+    return clothes.astype(np.int64), table
+
+
 def clothes_masks(cfg: ExperimentConfig, ds: Dt.ReIDDataset, workers: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(shirt, pant) bool masks (N,1,H,W) of the train images, from ``data.mask_root`` or SynthCC's masks."""
     root = cfg.data.mask_root

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
@@ -195,3 +196,24 @@ def test_external_train_set_reads_its_own_gender_and_keypoints(root):
     assert poses.shape == (len(ds.train),) and 0 <= poses.min() and poses.max() <= cfg.data.pose_k
     with pytest.raises(ValueError, match="no gender table"):
         TD.gender_per_sample(smoke(root, "cap", **{"data.train_set": "external_ntu", "data.cloth_aug": False}), ds)
+
+
+def test_outfit_clothes_labels_are_shared_between_identities(root):
+    from rlqlib import data as Dt
+
+    cfg = smoke(root, "cal", **{"data.clothes_labels": "outfit"})
+    ds = TD.load_train_dataset(cfg)
+    clothes, table = TD.clothes_labels(cfg, ds)
+    meta = Dt.synthcc_metadata(root).query("split == 'train'").set_index("image")["outfit"]
+    outfits = np.array([int(meta[Path(s.path).name]) for s in ds.train])
+    # same outfit <=> same class, and the table marks exactly the (identity, outfit) pairs seen
+    assert ((outfits[:, None] == outfits[None]) == (clothes[:, None] == clothes[None])).all()
+    pids = np.array([s.pid for s in ds.train])
+    expected = np.zeros_like(table)
+    expected[pids, clothes] = True
+    assert (table == expected).all() and table.sum(0).max() > 1  # some outfit is worn by several identities
+    dataset_clothes, dataset_table = TD.clothes_labels(smoke(root, "cal"), ds)
+    assert dataset_table is ds.pid2clothes and dataset_clothes.tolist() == [s.clothes_id for s in ds.train]
+    assert C.config_hash(smoke(root, "cal")) == C.config_hash(smoke(root, "cal", **{"data.clothes_labels": "dataset"}))
+    with pytest.raises(ValueError, match="clothes_labels"):
+        C.make("smoke", "cal", dataset="ltcc", **{"data.clothes_labels": "outfit"})
