@@ -292,4 +292,4 @@ def describe_runs(runs: Mapping[str, Sequence[R.Run]]) -> pd.DataFrame:
             wall = json.loads(prov.read_text()).get("wall_s") if prov.is_file() else None
             rows.append({"method": method, "seed": run.config.runtime.seed, "run": run.dir.name,
                          "trained_now": run.trained, "minutes": None if wall is None else round(wall / 60, 1)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["method", "seed", "run", "trained_now", "minutes"])

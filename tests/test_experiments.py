@@ -258,3 +258,7 @@ def test_dataset_options_file_applies_to_every_config(tmp_path):
     (tmp_path / X.OPTIONS_FILE).write_text('["data.gender_csv"]')
     with pytest.raises(ValueError, match="dotted config keys"):
         X.config(s, "cap")
+
+
+def test_describe_runs_has_its_columns_even_without_runs():
+    assert list(X.describe_runs({"TAD teacher": []}).columns) == ["method", "seed", "run", "trained_now", "minutes"]
