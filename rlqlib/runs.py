@@ -14,7 +14,8 @@ A TAD student depends on its teacher run (variant ``teacher``, :func:`rlqlib.con
 teacher is trained or loaded first and its hash becomes part of the student's resolved config.
 :data:`RUN_COUNTS` counts the runs trained and loaded in this process, and every call appends a line
 ``{"event": "trained"|"loaded", "run": "<folder name>"}`` to ``<runs_dir>/ledger.jsonl`` (:func:`ledger_counts`):
-the book runner counts a notebook's runs from it.
+the book runner counts a notebook's runs from it (processes sharing one runs folder at the same time all append to
+it, so a count covers every run recorded while the notebook ran).
 """
 
 from __future__ import annotations
