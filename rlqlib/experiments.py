@@ -277,12 +277,6 @@ def labels(s: Setting, split: str) -> pd.DataFrame:
     return df
 
 
-def evaluate_features(s: Setting, feats: Mapping[str, torch.Tensor]) -> dict[str, dict[str, float]]:
-    """Score features of the setting's dataset (``{split: (N, D)}``) under its protocols; values in %."""
-    res = E.evaluate_dataset(dataset(s.dataset, str(s.root)), feats)
-    return {p: {m: 100.0 * float(v[m]) for m in METRICS if m in v} for p, v in res.items()}
-
-
 def describe_runs(runs: Mapping[str, Sequence[R.Run]]) -> pd.DataFrame:
     """Which run folder backs each (method, seed), whether it was trained now, and its wall time (minutes)."""
     rows = []
