@@ -39,72 +39,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import reference_degrade as ref  # noqa: E402
 from rlqlib import degrade  # noqa: E402
-from rlqlib.tv import import_torchvision  # noqa: E402
-
-TV = import_torchvision()
-
-
-# ------------------------------------------------- images and the reference's per-image code (as in the tests)
-
-
-def scene(seed: int, h: int, w: int) -> np.ndarray:
-    """A SynthCC-like (H, W, 3) uint8 image: textured gradient, a flat-coloured figure with hard edges, noise."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    c0, c1, t = rng.uniform(40, 220, 3), rng.uniform(40, 220, 3), (yy / h)[..., None]
-    bg = c0 * (1 - t) + c1 * t + 12 * np.sin(xx / rng.uniform(5, 30))[..., None]
-    img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8))
-    d, cx, s = ImageDraw.Draw(img), w / 2 + rng.uniform(-0.1, 0.1) * w, h / 384
-
-    def col():
-        return tuple(int(v) for v in rng.integers(0, 256, 3))
-
-    d.ellipse([cx - 18 * s, 30 * s, cx + 18 * s, 75 * s], fill=col())
-    d.rectangle([cx - 40 * s, 80 * s, cx + 40 * s, 210 * s], fill=col())
-    for y in np.arange(85, 210, 12) * s if rng.random() < 0.5 else []:
-        d.rectangle([cx - 40 * s, y, cx + 40 * s, y + 5 * s], fill=col())
-    for side in (-1, 1):
-        leg = cx + side * 20 * s
-        d.rectangle([leg - 15 * s, 210 * s, leg + 15 * s, 350 * s], fill=col())
-        d.line([cx + side * 40 * s, 90 * s, cx + side * 70 * s, 200 * s], fill=col(), width=int(14 * s))
-    noisy = np.asarray(img).astype(np.float32) + rng.normal(0, 2, (h, w, 3))
-    return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
-
-
-def ref_pixelate(a: np.ndarray, r: int) -> np.ndarray:
-    img = Image.fromarray(a)
-    w, h = img.size
-    scale = r / min(w, h)
-    small = img.resize((round(w * scale), round(h * scale)), Image.BICUBIC)
-    return np.asarray(small.resize((w, h), Image.BILINEAR))
-
-
-def ref_motion(a: np.ndarray, k: int, angle: float) -> np.ndarray:
-    ker = np.zeros((k, k))
-    ker[(k - 1) // 2, :] = np.ones(k)
-    ker = cv2.warpAffine(ker, cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), angle, 1.0), (k, k))
-    return cv2.filter2D(a, -1, ker * (1.0 / np.sum(ker)))
-
-
-def ref_gauss(a: np.ndarray, k: int, sigma: float) -> np.ndarray:
-    t = torch.from_numpy(a).permute(2, 0, 1)  # (3, H, W) uint8, as GaussianBlur sees a PIL image
-    return TV.transforms.functional.gaussian_blur(t, [k, k], [sigma, sigma]).permute(1, 2, 0).numpy()
-
-
-REFERENCE = {"pixelation": ref_pixelate, "motion_blur": ref_motion, "out_of_focus": ref_gauss}
-ARGS = {"pixelation": ("r",), "motion_blur": ("k", "angle"), "out_of_focus": ("k", "sigma")}
 
 
 def per_image_jobs(artifact: str, params: dict[str, torch.Tensor]) -> list[tuple[Callable, tuple]]:
-    """(function, arguments) per image, Python scalars as the reference passes them."""
-    cols = [params[k].tolist() for k in ARGS[artifact]]
-    ints = [k not in ("sigma", "angle") for k in ARGS[artifact]]
-    fn = REFERENCE[artifact]
-    return [(fn, tuple(int(v) if i else float(v) for v, i in zip(vals, ints))) for vals in zip(*cols)]
+    """(function, arguments) per image: the reference's per-image code (:mod:`bench.reference_degrade`)."""
+    return [(ref.REFERENCE[artifact], a) for a in ref.per_image_args(artifact, params)]
 
 
 # ------------------------------------------------------------------------------------------------ timing
@@ -244,7 +187,7 @@ def main() -> None:
     cv2.setNumThreads(args.threads)
     load0 = os.getloadavg()[0]
     h, w = args.size
-    uniq = [scene(args.seed * 1000 + i, h, w) for i in range(min(args.unique, args.batch))]
+    uniq = [ref.scene(args.seed * 1000 + i, h, w) for i in range(min(args.unique, args.batch))]
     arrays = [uniq[i % len(uniq)] for i in range(args.batch)]
     x = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()  # (B, 3, H, W) uint8
     xd = x.to(args.device)

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from rlqlib import degrade
 from rlqlib.tv import import_torchvision
 
 cv2 = pytest.importorskip("cv2")
+from bench import reference_degrade as rd  # noqa: E402 (needs cv2)
 
 
 def _images(b=6, h=48, w=24, seed=0):
@@ -22,69 +23,14 @@ def _images(b=6, h=48, w=24, seed=0):
     return (x * 255).round().to(torch.uint8)
 
 
-def _scene(seed: int, h: int = 384, w: int = 192) -> np.ndarray:
-    """A SynthCC-like (H, W, 3) uint8 image: textured gradient, a flat-coloured figure with hard edges, noise."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    c0, c1, t = rng.uniform(40, 220, 3), rng.uniform(40, 220, 3), (yy / h)[..., None]
-    bg = c0 * (1 - t) + c1 * t + 12 * np.sin(xx / rng.uniform(5, 30))[..., None]
-    img = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8))
-    d, cx, s = ImageDraw.Draw(img), w / 2 + rng.uniform(-0.1, 0.1) * w, h / 384
-
-    def col():
-        return tuple(int(v) for v in rng.integers(0, 256, 3))
-
-    d.ellipse([cx - 18 * s, 30 * s, cx + 18 * s, 75 * s], fill=col())  # head
-    d.rectangle([cx - 40 * s, 80 * s, cx + 40 * s, 210 * s], fill=col())  # top
-    for y in np.arange(85, 210, 12) * s if rng.random() < 0.5 else []:  # stripes
-        d.rectangle([cx - 40 * s, y, cx + 40 * s, y + 5 * s], fill=col())
-    for side in (-1, 1):
-        leg = cx + side * 20 * s
-        d.rectangle([leg - 15 * s, 210 * s, leg + 15 * s, 350 * s], fill=col())  # legs
-        d.line([cx + side * 40 * s, 90 * s, cx + side * 70 * s, 200 * s], fill=col(), width=int(14 * s))  # arms
-    noisy = np.asarray(img).astype(np.float32) + rng.normal(0, 2, (h, w, 3))  # sensor noise
-    return np.clip(np.round(noisy), 0, 255).astype(np.uint8)
-
-
 def _batch(n, h=384, w=192):
-    arrays = np.stack([_scene(i, h, w) for i in range(n)])  # (B, H, W, 3)
+    arrays = np.stack([rd.scene(i, h, w) for i in range(n)])  # (B, H, W, 3)
     return arrays, torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous()  # (B, 3, H, W)
 
 
-# ------------------------------------------------- the reference's per-image code (spec §4), one image at a time
-
-
-def _ref_pixelate(a: np.ndarray, r: int) -> np.ndarray:
-    img = Image.fromarray(a)
-    w, h = img.size
-    scale = r / min(w, h)
-    small = img.resize((round(w * scale), round(h * scale)), Image.BICUBIC)
-    return np.asarray(small.resize((w, h), Image.BILINEAR))
-
-
-def _ref_motion_kernel(k: int, angle: float) -> np.ndarray:
-    ker = np.zeros((k, k))
-    ker[(k - 1) // 2, :] = np.ones(k)
-    rot = cv2.getRotationMatrix2D((k / 2 - 0.5, k / 2 - 0.5), angle, 1.0)
-    ker = cv2.warpAffine(ker, rot, (k, k))
-    return ker * (1.0 / np.sum(ker))
-
-
-def _ref_motion(a: np.ndarray, k: int, angle: float) -> np.ndarray:
-    return cv2.filter2D(a, -1, _ref_motion_kernel(k, angle))
-
-
-def _ref_gauss(a: np.ndarray, k: int, sigma: float) -> np.ndarray:
-    tv = import_torchvision()
-    t = torch.from_numpy(a).permute(2, 0, 1)  # (3, H, W) uint8, as GaussianBlur sees a PIL image
-    return tv.transforms.functional.gaussian_blur(t, [k, k], [sigma, sigma]).permute(1, 2, 0).numpy()
-
-
-REFERENCE = {
-    "pixelation": (_ref_pixelate, ("r",)),
-    "motion_blur": (_ref_motion, ("k", "angle")),
-    "out_of_focus": (_ref_gauss, ("k", "sigma")),
-}
+# the reference's per-image code (spec §4), one image at a time, shared with the benchmark
+REFERENCE = {"pixelation": (rd.pixelate, ("r",)), "motion_blur": (rd.motion, ("k", "angle")),
+             "out_of_focus": (rd.gauss, ("k", "sigma"))}
 # parameter extremes of the reference draw and of the severity mapping, appended to random draws
 EXTREMES = {
     "pixelation": {"r": [16, 63, 17]},
@@ -187,7 +133,7 @@ def test_motion_kernels_equal_cv2_for_every_size_and_angle():
     ks, angles = torch.meshgrid(torch.arange(2, 20), torch.arange(0, 180), indexing="ij")
     kers = degrade.motion_kernels(ks.flatten(), angles.flatten().float()).numpy()  # (18*180, 19, 19)
     for ker, k, angle in zip(kers, ks.flatten().tolist(), angles.flatten().tolist()):
-        ref = _ref_motion_kernel(k, angle)
+        ref = rd.motion_kernel(k, angle)
         np.testing.assert_allclose(_window(ker, k), ref, atol=1e-12, err_msg=f"k={k} angle={angle}")
 
 
@@ -208,7 +154,7 @@ def test_pixelation_matches_pil_within_one_level():
     r = torch.tensor([16, 31, 50])
     y = degrade.pixelate(x, r)
     for i in range(3):
-        ref = _ref_pixelate(x[i].permute(1, 2, 0).numpy(), int(r[i])).astype(int)
+        ref = rd.pixelate(x[i].permute(1, 2, 0).numpy(), int(r[i])).astype(int)
         diff = np.abs(y[i].permute(1, 2, 0).numpy().astype(int) - ref)
         assert diff.max() <= 1 and diff.mean() < 0.05
     assert torch.equal(degrade.pixelate(x, torch.tensor([64, 70, 200])), x)  # r >= shorter side: unchanged
