@@ -1,5 +1,5 @@
 """Analyses behind the paper's figures (Figs. 5–8) and the severity curves: per-query top-1 matches, accuracy by
-group, the LQ-clustering score, gender F1 on mispredictions, error cases, and single-run verdicts.
+group, the LQ-clustering score, gender F1 on mispredictions, and error cases.
 
 Everything per query or per image is batched array code (a distance matrix, ``argmax``, ``topk``, boolean masks);
 the notebooks get features from :mod:`rlqlib.experiments` and per-image labels from
@@ -26,7 +26,6 @@ from torch import Tensor
 
 from rlqlib import degrade as D
 from rlqlib import evaluate as E
-from rlqlib import experiments as X
 from rlqlib.config import ExperimentConfig
 
 LABEL_COLUMNS = ("pid", "camid", "clothes_id")
@@ -287,23 +286,6 @@ def paired_difference(a: Top1, b: Top1) -> tuple[float, float, int]:
     return float(d.mean()) if len(d) else float("nan"), se, int(len(d))
 
 
-def single_run_verdict(delta: float, se: float, paper_delta: float) -> str:
-    """:func:`rlqlib.experiments.verdict` for one run per method, plus test-set sampling noise.
-
-    ``inconclusive`` when |delta| <= 2 · se (the difference is within what the finite test set alone makes
-    likely), otherwise the one-seed rule of :func:`rlqlib.experiments.verdict` (|delta| > 1 point, same sign
-    as the paper's → ``agrees``, opposite → ``differs``). Seed-to-seed variation is not measured by either.
-
-    Args:
-        delta: our difference, points (or F1 × 100).
-        se: its standard error (NaN = unknown: only the one-seed rule applies).
-        paper_delta: the paper's difference or any number with its sign.
-    """
-    if np.isfinite(se) and abs(delta) <= 2 * se:
-        return "inconclusive"
-    return X.verdict(delta, float("nan"), paper_delta, 1)
-
-
 # ------------------------------------------------------------------------------------------ gender, error cases
 
 
@@ -363,7 +345,7 @@ def error_cases(q: pd.DataFrame, g: pd.DataFrame, model: Top1, ref: Top1) -> pd.
     if missing:
         raise KeyError(f"error cases need SynthCC metadata columns {missing} in the query and gallery labels")
     valid = model.valid & ref.valid
-    m_ok, r_ok = model.correct & valid, ref.correct & valid
+    m_ok = model.correct & valid
     r_wrong = valid & ~ref.correct
     rg = g.iloc[ref.index].reset_index(drop=True)  # (Q rows) ref's match per query
     return pd.DataFrame({

@@ -160,31 +160,6 @@ def mean_std(long: pd.DataFrame, metrics: Sequence[str] = ("top1", "mAP"), digit
     return table.loc[order, cols]
 
 
-MIN_NOISE = 0.5  # points: differences this small are never interpreted, whatever the seed spread
-
-
-def verdict(ours_delta: float, ours_std: float, paper_delta: float, n: int) -> str:
-    """Does our difference between two methods agree with the paper's?
-
-    The noise of our mean difference is twice its standard error, 2·std/√n (at least :data:`MIN_NOISE`); with one
-    seed the spread is unknown and a fixed 1 point is used. ``agrees`` when both differences have the same sign and
-    ours exceeds the noise; ``differs`` when the signs are opposite and ours exceeds the noise; otherwise
-    ``inconclusive`` (also when a value is NaN or the paper reports no difference).
-
-    Args:
-        ours_delta: our mean difference (method − baseline), points.
-        ours_std: std (ddof=1) of our per-seed differences (NaN for one seed).
-        paper_delta: the paper's difference, points.
-        n: seeds.
-    """
-    if n < 1 or np.isnan(ours_delta) or np.isnan(paper_delta) or paper_delta == 0:
-        return "inconclusive"
-    noise = 1.0 if n < 2 or np.isnan(ours_std) else max(2.0 * ours_std / np.sqrt(n), MIN_NOISE)
-    if abs(ours_delta) <= noise:
-        return "inconclusive"
-    return "agrees" if np.sign(ours_delta) == np.sign(paper_delta) else "differs"
-
-
 def paired_delta(long: pd.DataFrame, method: str, baseline: str, protocol: str, metric: str = "top1"
                  ) -> tuple[float, float, int]:
     """Mean and std (ddof=1, NaN for one seed) of ``method − baseline`` over the seeds both have, and their count."""

@@ -278,27 +278,4 @@ def mistake_table(query_labels: pd.DataFrame, gallery_labels: pd.DataFrame, rank
     return out.astype({c: "Int64" for c in ("mistakes", "LQ mistakes") if c in out}).set_index("model")
 
 
-def compare_shares(share_a: float, n_a: int, share_b: float, n_b: int, expected_sign: int = -1) -> str:
-    """Is share A − share B (%) of the expected sign, beyond sampling noise? ``agrees`` | ``differs`` |
-    ``inconclusive``.
-
-    Noise is twice the standard error of a difference of two proportions (pooled, as a two-proportion z-test):
-    ``agrees`` when the difference exceeds it with the expected sign, ``differs`` with the opposite sign,
-    ``inconclusive`` otherwise or when a share is undefined (NaN, no mistakes).
-
-    Args:
-        share_a, share_b: the shares, % (e.g. a :func:`mistake_table` column).
-        n_a, n_b: how many cases each share is over.
-        expected_sign: -1 if A's share should be lower (the paper's claim for RLQ's mistakes), +1 if higher.
-    """
-    if not (np.isfinite(share_a) and np.isfinite(share_b)) or n_a < 1 or n_b < 1:
-        return "inconclusive"
-    pooled = (share_a * n_a + share_b * n_b) / (100.0 * (n_a + n_b))
-    noise = 2.0 * 100.0 * np.sqrt(pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b))
-    delta = share_a - share_b
-    if abs(delta) <= noise:
-        return "inconclusive"
-    return "agrees" if np.sign(delta) == np.sign(expected_sign) else "differs"
-
-
 # ------------------------------------------------------------------------------------------------ display

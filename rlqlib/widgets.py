@@ -44,7 +44,6 @@ from rlqlib.matches import (  # noqa: F401  (re-exported: notebooks use them as 
     filter_queries,
     example_queries,
     mistake_table,
-    compare_shares,
     _check_labels,
     _label_arrays,
     _as_dist,

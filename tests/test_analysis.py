@@ -117,14 +117,6 @@ def test_accuracy_by_and_paired_difference_by_hand() -> None:
     assert se == pytest.approx(100 * np.std([1, 0, 0, 0, -1], ddof=1) / np.sqrt(5))
 
 
-def test_single_run_verdict() -> None:
-    assert A.single_run_verdict(3.0, 2.0, 1.0) == "inconclusive"  # within 2 SE
-    assert A.single_run_verdict(5.0, 2.0, 1.0) == "agrees"
-    assert A.single_run_verdict(-5.0, 2.0, 1.0) == "differs"
-    assert A.single_run_verdict(0.5, float("nan"), 1.0) == "inconclusive"  # one-seed rule: <= 1 point
-    assert A.single_run_verdict(1.5, float("nan"), -2.0) == "differs"
-
-
 # ------------------------------------------------------------------------------------------ gender, errors
 
 

@@ -159,42 +159,6 @@ def test_paired_delta_names_a_missing_method(runs):
 # --------------------------------------------------------------------------------------------- verdict
 
 
-def test_verdict_agrees_when_same_sign_beyond_the_noise():
-    # noise = 2 · 1.0 / sqrt(3) = 1.155
-    assert X.verdict(3.0, 1.0, 5.3, 3) == "agrees"
-    assert X.verdict(-3.0, 1.0, -0.4, 3) == "agrees"
-
-
-def test_verdict_differs_when_opposite_sign_beyond_the_noise():
-    assert X.verdict(-3.0, 1.0, 5.3, 3) == "differs"
-    assert X.verdict(2.0, 0.5, -1.0, 3) == "differs"
-
-
-def test_verdict_inconclusive_within_the_noise_of_the_mean_difference():
-    assert X.verdict(1.1, 1.0, 5.3, 3) == "inconclusive"  # 1.1 <= 1.155
-    assert X.verdict(1.2, 1.0, 5.3, 3) == "agrees"  # 1.2 > 1.155: the noise is 2 standard errors
-    assert X.verdict(-1.0, 1.0, 5.3, 4) == "inconclusive"  # exactly at the noise 2 · 1 / 2
-
-
-def test_verdict_single_seed_uses_one_point():
-    assert X.verdict(0.9, float("nan"), 5.3, 1) == "inconclusive"
-    assert X.verdict(1.0, float("nan"), 5.3, 1) == "inconclusive"
-    assert X.verdict(1.5, float("nan"), 5.3, 1) == "agrees"
-    assert X.verdict(-1.5, float("nan"), 5.3, 1) == "differs"
-    assert X.verdict(1.5, float("nan"), 5.3, 3) == "agrees"  # NaN std with several seeds: also 1 point
-
-
-def test_verdict_inconclusive_when_the_paper_reports_no_difference():
-    assert X.verdict(10.0, 0.1, 0.0, 3) == "inconclusive"
-
-
-def test_verdict_nan_and_zero_spread():
-    nan = float("nan")
-    assert X.verdict(nan, 1.0, 5.3, 3) == "inconclusive" and X.verdict(3.0, 1.0, nan, 3) == "inconclusive"
-    assert X.verdict(0.4, 0.0, 5.3, 2) == "inconclusive"  # identical seeds: the 0.5-point floor, not zero noise
-    assert X.verdict(0.6, 0.0, 5.3, 2) == "agrees"
-
-
 # --------------------------------------------------------------------------------------------- paper tables
 
 MAIN_TABLES = ("tab2_main", "tab3_deepchange", "tab4_last", "tab8_components", "fire2", "tab5_cal_fragility",

@@ -186,16 +186,6 @@ def test_mistake_table_by_hand():
     assert list(bare.columns) == ["queries", "mistakes", "error"] and "chance" not in bare.index
 
 
-def test_compare_shares_by_hand():
-    # 20% vs 40% of 100 each: pooled 30%, noise 2·100·sqrt(0.3·0.7·0.02) = 12.96 points
-    assert W.compare_shares(20, 100, 40, 100) == "agrees"
-    assert W.compare_shares(28, 100, 40, 100) == "inconclusive"  # pooled 34%: noise 13.4 > 12 points
-    assert W.compare_shares(60, 100, 40, 100) == "differs"  # pooled 50%: noise 14.1 < 20
-    assert W.compare_shares(60, 100, 40, 100, expected_sign=+1) == "agrees"
-    assert W.compare_shares(0, 5, 0, 7) == "inconclusive"
-    assert W.compare_shares(float("nan"), 0, 40, 100) == "inconclusive"
-
-
 # --------------------------------------------------------------------------------------------- display
 
 

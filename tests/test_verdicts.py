@@ -1,0 +1,73 @@
+"""Verdicts: the one rule and its three noise models, on hand-computed cases."""
+
+import math
+
+import pytest
+
+from rlqlib import verdicts as V
+
+
+@pytest.mark.parametrize("delta, noise, expected, out", [
+    (2.0, 1.0, 5.0, "agrees"), (-2.0, 1.0, 5.0, "differs"), (1.0, 1.0, 5.0, "inconclusive"),  # |delta| = noise
+    (-2.0, 1.0, -0.1, "agrees"), (2.0, 1.0, 0.0, "inconclusive"), (math.nan, 1.0, 5.0, "inconclusive"),
+    (2.0, math.nan, 5.0, "inconclusive"), (2.0, 1.0, math.nan, "inconclusive"), (0.1, 0.0, 1.0, "agrees"),
+])
+def test_decide(delta, noise, expected, out):
+    assert V.decide(delta, noise, expected) == out
+    assert out in V.VERDICTS
+
+
+def test_over_seeds_agrees_when_same_sign_beyond_the_noise():
+    # noise = 2 · 1.0 / sqrt(3) = 1.155
+    assert V.over_seeds(3.0, 1.0, 5.3, 3) == "agrees"
+    assert V.over_seeds(-3.0, 1.0, -0.4, 3) == "agrees"
+
+
+def test_over_seeds_differs_when_opposite_sign_beyond_the_noise():
+    assert V.over_seeds(-3.0, 1.0, 5.3, 3) == "differs"
+    assert V.over_seeds(2.0, 0.5, -1.0, 3) == "differs"
+
+
+def test_over_seeds_inconclusive_within_the_noise_of_the_mean_difference():
+    assert V.over_seeds(1.1, 1.0, 5.3, 3) == "inconclusive"  # 1.1 <= 1.155
+    assert V.over_seeds(1.2, 1.0, 5.3, 3) == "agrees"  # 1.2 > 1.155: the noise is 2 standard errors
+    assert V.over_seeds(-1.0, 1.0, 5.3, 4) == "inconclusive"  # exactly at the noise 2 · 1 / 2
+
+
+def test_over_seeds_single_seed_uses_one_point():
+    assert V.over_seeds(0.9, float("nan"), 5.3, 1) == "inconclusive"
+    assert V.over_seeds(1.0, float("nan"), 5.3, 1) == "inconclusive"
+    assert V.over_seeds(1.5, float("nan"), 5.3, 1) == "agrees"
+    assert V.over_seeds(-1.5, float("nan"), 5.3, 1) == "differs"
+    assert V.over_seeds(1.5, float("nan"), 5.3, 3) == "agrees"  # NaN std with several seeds: also 1 point
+
+
+def test_over_seeds_inconclusive_when_the_paper_reports_no_difference():
+    assert V.over_seeds(10.0, 0.1, 0.0, 3) == "inconclusive"
+
+
+def test_over_seeds_nan_and_zero_spread():
+    nan = float("nan")
+    assert V.over_seeds(nan, 1.0, 5.3, 3) == "inconclusive" and V.over_seeds(3.0, 1.0, nan, 3) == "inconclusive"
+    assert V.over_seeds(0.4, 0.0, 5.3, 2) == "inconclusive"  # identical seeds: the 0.5-point floor, not zero noise
+    assert V.over_seeds(0.6, 0.0, 5.3, 2) == "agrees"
+
+
+def test_one_run() -> None:
+    assert V.one_run(3.0, 2.0, 1.0) == "inconclusive"  # within 2 SE
+    assert V.one_run(5.0, 2.0, 1.0) == "agrees"
+    assert V.one_run(-5.0, 2.0, 1.0) == "differs"
+    assert V.one_run(0.5, float("nan"), 1.0) == "inconclusive"  # one-seed rule: <= 1 point
+    assert V.one_run(1.5, float("nan"), -2.0) == "differs"
+    assert V.one_run(0.8, 0.2, 1.0) == "inconclusive"  # 2 SE = 0.4 < the 1-point floor
+    assert V.one_run(1.2, 0.2, 1.0) == "agrees"
+
+
+def test_shares_by_hand():
+    # 20% vs 40% of 100 each: pooled 30%, noise 2·100·sqrt(0.3·0.7·0.02) = 12.96 points
+    assert V.shares(20, 100, 40, 100) == "agrees"
+    assert V.shares(28, 100, 40, 100) == "inconclusive"  # pooled 34%: noise 13.4 > 12 points
+    assert V.shares(60, 100, 40, 100) == "differs"  # pooled 50%: noise 14.1 < 20
+    assert V.shares(60, 100, 40, 100, expected_sign=+1) == "agrees"
+    assert V.shares(0, 5, 0, 7) == "inconclusive"
+    assert V.shares(float("nan"), 0, 40, 100) == "inconclusive"
