@@ -26,6 +26,7 @@ from torch import Tensor
 
 from rlqlib import degrade as D
 from rlqlib import evaluate as E
+from rlqlib import matches as Mt
 from rlqlib.config import ExperimentConfig
 
 LABEL_COLUMNS = ("pid", "camid", "clothes_id")
@@ -189,7 +190,7 @@ class Top1(NamedTuple):
     """Each query's rank-1 gallery item under a protocol (junk items removed, ties to the lower index).
 
     Attributes:
-        index: (Q,) gallery row of the top-1 match.
+        index: (Q,) gallery row of the top-1 match (-1 when every gallery item is junk for the query).
         correct: (Q,) whether it has the query's identity.
         valid: (Q,) whether the query has any good match (the others are skipped by the metrics).
     """
@@ -204,17 +205,22 @@ class Top1(NamedTuple):
         return 100.0 * float(self.correct[self.valid].mean()) if self.valid.any() else float("nan")
 
 
-def _label_arrays(df: pd.DataFrame, what: str) -> list[Tensor]:
+def _check_columns(df: pd.DataFrame, what: str) -> None:
     missing = [c for c in LABEL_COLUMNS if c not in df]
     if missing:
         raise KeyError(f"{what} labels lack columns {missing}; pass experiments.labels(s, split)")
+
+
+def _label_arrays(df: pd.DataFrame, what: str) -> list[Tensor]:
+    _check_columns(df, what)
     return [torch.tensor(df[c].to_numpy(np.int64)) for c in LABEL_COLUMNS]
 
 
 def top1_matches(q_feats: Tensor, g_feats: Tensor, q: pd.DataFrame, g: pd.DataFrame, protocol: str = "cc",
                  chunk: int = 1024) -> Top1:
-    """Rank-1 match of every query as the evaluation ranks it (similarity q·g in float32, ties to the lower
-    gallery index, junk items of the protocol removed: spec §8, :data:`rlqlib.evaluate.JUNK_RULES`).
+    """Rank-1 match of every query as the evaluation ranks it: :func:`rlqlib.matches.rank_matches` (k = 1, no AP)
+    on −(q·g) in float32, one chunk of queries at a time (ties to the lower gallery index, junk items of the
+    protocol removed: spec §8, :data:`rlqlib.evaluate.JUNK_RULES`).
 
     Args:
         q_feats, g_feats: (Q, D) and (G, D) features (L2-normalised).
@@ -227,22 +233,13 @@ def top1_matches(q_feats: Tensor, g_feats: Tensor, q: pd.DataFrame, g: pd.DataFr
     if len(q) != q_feats.shape[0] or len(g) != g_feats.shape[0]:
         raise ValueError(f"{q_feats.shape[0]} query / {g_feats.shape[0]} gallery features for {len(q)} / {len(g)} "
                          "label rows; labels must be in feature order")
-    qp, qc, qcl = _label_arrays(q, "query")
-    gp, gc, gcl = _label_arrays(g, "gallery")
+    _check_columns(q, "query")
+    _check_columns(g, "gallery")
     qf, gf = q_feats.detach().float().cpu(), g_feats.detach().float().cpu()
-    index, correct, valid = [], [], []
-    with D.full_fp32_matmul():
-        for s in range(0, len(q), chunk):
-            sl = slice(s, s + chunk)
-            sims = qf[sl] @ gf.T  # (C, G)
-            same_id = qp[sl, None] == gp[None, :]  # (C, G)
-            rule = E.JUNK_RULES[protocol]
-            junk = same_id & rule(qc[sl, None] == gc[None, :], qcl[sl, None] == gcl[None, :])  # (C, G)
-            best = sims.masked_fill(junk, -torch.inf).argmax(dim=1)  # (C,): first maximum = lower index
-            index.append(best)
-            correct.append(same_id.gather(1, best[:, None])[:, 0])
-            valid.append((same_id & ~junk).any(dim=1))
-    return Top1(torch.cat(index).numpy(), torch.cat(correct).numpy(), torch.cat(valid).numpy())
+    parts = [Mt.rank_matches(Mt.distances(qf[s:s + chunk], gf), q.iloc[s:s + chunk], g, protocol, k=1, chunk=chunk,
+                             ap=False) for s in range(0, len(q), chunk)]
+    return Top1(np.concatenate([r.index[:, 0] for r in parts]), np.concatenate([r.correct[:, 0] for r in parts]),
+                np.concatenate([r.first_hit >= 0 for r in parts]))
 
 
 def score(q_feats: Tensor, g_feats: Tensor, q: pd.DataFrame, g: pd.DataFrame,

@@ -17,8 +17,10 @@ import torch
 from rlqlib.degrade import full_fp32_matmul
 from rlqlib.evaluate import JUNK_RULES
 
-#: Label columns every query/gallery table needs (:func:`rlqlib.experiments.labels`).
-REQUIRED = ("path", "pid", "camid", "clothes_id")
+#: Label columns a ranking needs (:func:`rlqlib.experiments.labels`).
+LABELS = ("pid", "camid", "clothes_id")
+#: ... and what the explorer's views need besides (the image files).
+REQUIRED = ("path", *LABELS)
 #: Optional columns (SynthCC metadata) shown under the thumbnails and used by the filters when present.
 ATTRIBUTES = ("outfit", "gender", "pose_family", "view", "artifact")
 #: Top-1 outcome of a query for models A and B; ``none``: the query has no correct match under the protocol.
@@ -58,8 +60,8 @@ class Ranking:
     ap: np.ndarray
 
 
-def _check_labels(df: pd.DataFrame, what: str) -> None:
-    missing = [c for c in REQUIRED if c not in df.columns]
+def _check_labels(df: pd.DataFrame, what: str, columns: tuple[str, ...] = REQUIRED) -> None:
+    missing = [c for c in columns if c not in df.columns]
     if missing:
         raise MatchExplorerError(f"{what} lacks columns {missing} (has {list(df.columns)}); build it with "
                                  "rlqlib.experiments.labels(setting, split)")
@@ -90,8 +92,8 @@ def _chunks(query_labels: pd.DataFrame, gallery_labels: pd.DataFrame, protocol: 
     """Per chunk of queries: its slice and the (C, G) masks same identity, junk, same clothes."""
     if protocol not in JUNK_RULES:
         raise MatchExplorerError(f"unknown protocol {protocol!r}; choose from {', '.join(JUNK_RULES)}")
-    _check_labels(query_labels, "query_labels")
-    _check_labels(gallery_labels, "gallery_labels")
+    _check_labels(query_labels, "query_labels", LABELS)
+    _check_labels(gallery_labels, "gallery_labels", LABELS)
     qp, qc, qcl = _label_arrays(query_labels)
     gp, gc, gcl = _label_arrays(gallery_labels)
     for start in range(0, len(qp), chunk):
@@ -103,15 +105,18 @@ def _chunks(query_labels: pd.DataFrame, gallery_labels: pd.DataFrame, protocol: 
 
 
 def rank_matches(dist: torch.Tensor | np.ndarray, query_labels: pd.DataFrame, gallery_labels: pd.DataFrame,
-                 protocol: str = "general", k: int = 5, chunk: int = 256) -> Ranking:
+                 protocol: str = "general", k: int = 5, chunk: int = 256, ap: bool = True) -> Ranking:
     """Rank the gallery for every query as the evaluation does (junk removed, ties by gallery index).
 
     Args:
         dist: (Q, G) distances, smaller = closer (e.g. :func:`distances`).
-        query_labels, gallery_labels: per-image tables with :data:`REQUIRED` columns, in the order of ``dist``.
+        query_labels, gallery_labels: per-image tables with :data:`LABELS` columns, in the order of ``dist``.
         protocol: junk rule of :data:`rlqlib.evaluate.JUNK_RULES`.
         k: items kept per query.
         chunk: queries per vectorised block.
+        ap: compute each query's average precision (a full stable sort of every row). ``False``: the top-k by k
+            arg-min passes and the first correct item's rank by counting the items ahead of it, O(k·G) per query
+            for large galleries; ``ap`` is then NaN.
     """
     if k < 1:
         raise MatchExplorerError(f"k must be ≥ 1, got {k}")
@@ -122,23 +127,34 @@ def rank_matches(dist: torch.Tensor | np.ndarray, query_labels: pd.DataFrame, ga
     top_dist = np.full((nq, k), np.nan)
     correct = np.zeros((nq, k), bool)
     first_hit = np.full(nq, -1, np.int64)
-    ap = np.full(nq, np.nan)
+    avg_prec = np.full(nq, np.nan)
     for sl, same_pid, junk, _ in _chunks(query_labels, gallery_labels, protocol, chunk):
         key = np.where(junk, np.inf, d[sl])  # (C, G): junk last
-        order = np.argsort(key, axis=1, kind="stable")  # (C, G): ties by gallery index
-        good = np.take_along_axis(same_pid & ~junk, order, 1)  # (C, G) in ranking order
+        good = same_pid & ~junk  # (C, G)
         kept = ng - junk.sum(1)  # (C,)
         shown = np.arange(kk)[None, :] < kept[:, None]  # (C, kk)
-        index[sl, :kk] = np.where(shown, order[:, :kk], -1)
-        top_dist[sl, :kk] = np.where(shown, np.take_along_axis(d[sl], order[:, :kk], 1), np.nan)
-        correct[sl, :kk] = good[:, :kk] & shown
-        n_good = good.sum(1)  # (C,)
-        hit = n_good > 0
-        first_hit[sl] = np.where(hit, good.argmax(1), -1)
-        precision = np.cumsum(good, 1) / np.arange(1, ng + 1)[None, :]  # (C, G): at each rank
-        with np.errstate(invalid="ignore", divide="ignore"):
-            ap[sl] = np.where(hit, (precision * good).sum(1) / n_good, np.nan)
-    return Ranking(protocol, index, top_dist, correct, first_hit, ap)
+        hit = good.any(1)  # (C,)
+        if ap:
+            order = np.argsort(key, axis=1, kind="stable")  # (C, G): ties by gallery index
+            good_ranked = np.take_along_axis(good, order, 1)  # (C, G) in ranking order
+            top = order[:, :kk]
+            first_hit[sl] = np.where(hit, good_ranked.argmax(1), -1)
+            precision = np.cumsum(good_ranked, 1) / np.arange(1, ng + 1)[None, :]  # (C, G): at each rank
+            with np.errstate(invalid="ignore", divide="ignore"):
+                avg_prec[sl] = np.where(hit, (precision * good_ranked).sum(1) / good.sum(1), np.nan)
+        else:
+            top, rest, rows = np.empty((key.shape[0], kk), np.int64), key.copy(), np.arange(key.shape[0])
+            for i in range(kk):  # argmin returns the first minimum: ties by gallery index
+                top[:, i] = rest.argmin(1)
+                rest[rows, top[:, i]] = np.inf
+            best = np.where(good, key, np.inf).argmin(1)  # (C,) the best correct item
+            bk = key[rows, best][:, None]  # (C, 1)
+            ahead = (key < bk) | ((key == bk) & (np.arange(ng)[None, :] < best[:, None]))  # (C, G)
+            first_hit[sl] = np.where(hit, ahead.sum(1), -1)
+        index[sl, :kk] = np.where(shown, top, -1)
+        top_dist[sl, :kk] = np.where(shown, np.take_along_axis(d[sl], top, 1), np.nan)
+        correct[sl, :kk] = np.take_along_axis(good, top, 1) & shown
+    return Ranking(protocol, index, top_dist, correct, first_hit, avg_prec)
 
 
 def clothes_kind(query_labels: pd.DataFrame, gallery_labels: pd.DataFrame, protocol: str = "general",

@@ -131,6 +131,8 @@ def match_explorer(query_labels: pd.DataFrame, gallery_labels: pd.DataFrame, dis
     protocol = protocol or protocols[-1]
     if protocol not in protocols:
         raise MatchExplorerError(f"protocol {protocol!r} is not among the offered protocols {list(protocols)}")
+    _check_labels(query_labels, "query_labels")  # the views need the image paths as well as the labels
+    _check_labels(gallery_labels, "gallery_labels")
     ranks = {p: (rank_matches(dist_a, query_labels, gallery_labels, p, k),
                  rank_matches(dist_b, query_labels, gallery_labels, p, k)) for p in protocols}
     tables = {p: query_table(query_labels, gallery_labels, *ranks[p]) for p in protocols}
@@ -219,6 +221,8 @@ def plot_matches(query_labels: pd.DataFrame, gallery_labels: pd.DataFrame, a: Ra
 
     Borders are green for correct and red for wrong matches; titles give rank, distance and identity.
     """
+    _check_labels(query_labels, "query_labels")
+    _check_labels(gallery_labels, "gallery_labels")
     k = min(k or a.index.shape[1], a.index.shape[1], b.index.shape[1])
     ratios = [1.0] * (1 + k) + [0.35] + [1.0] * k  # query, A's top-k, a gap, B's top-k
     fig, axes = plt.subplots(len(queries), len(ratios), figsize=(0.9 * sum(ratios), 2.1 * len(queries)),

@@ -67,18 +67,32 @@ def _loop_rank(dist, q, g, protocol, k):
 
 
 @pytest.mark.parametrize("protocol", ["general", "cc", "sc"])
-@pytest.mark.parametrize("k", [3, 20])
-def test_rank_matches_equals_a_loop(problem, protocol, k):
+@pytest.mark.parametrize("k", [1, 3, 20])
+@pytest.mark.parametrize("ap", [True, False])
+def test_rank_matches_equals_a_loop(problem, protocol, k, ap):
     q, g, dist = problem
-    r = W.rank_matches(dist, q, g, protocol, k, chunk=4)
-    for i, (kept, good, first, ap) in enumerate(_loop_rank(dist, q, g, protocol, k)):
+    r = W.rank_matches(dist, q, g, protocol, k, chunk=4, ap=ap)
+    for i, (kept, good, first, a) in enumerate(_loop_rank(dist, q, g, protocol, k)):
         n = len(kept)
         assert r.index[i, :n].tolist() == kept and (r.index[i, n:] == -1).all()
         assert r.correct[i, :n].tolist() == good and not r.correct[i, n:].any()
         np.testing.assert_array_equal(r.dist[i, :n], dist[i, kept])
         assert np.isnan(r.dist[i, n:]).all()
         assert r.first_hit[i] == first
-        assert (np.isnan(ap) and np.isnan(r.ap[i])) or r.ap[i] == pytest.approx(ap, rel=1e-12)
+        if ap:
+            assert (np.isnan(a) and np.isnan(r.ap[i])) or r.ap[i] == pytest.approx(a, rel=1e-12)
+        else:
+            assert np.isnan(r.ap[i])
+
+
+@pytest.mark.parametrize("ap", [True, False])
+def test_rank_matches_when_every_item_is_junk(ap):
+    q = pd.DataFrame({"path": ["q"], "pid": [0], "camid": [0], "clothes_id": [0]})
+    g = pd.DataFrame({"path": ["a", "b", "c"], "pid": [0, 0, 1], "camid": [0, 0, 1], "clothes_id": [0, 1, 0]})
+    r = W.rank_matches(np.array([[0.3, 0.1, 0.2]], np.float32), q, g, "general", k=3, ap=ap)
+    assert r.index.tolist() == [[2, -1, -1]] and r.correct.tolist() == [[False] * 3] and r.first_hit.tolist() == [-1]
+    r = W.rank_matches(np.array([[0.3, 0.1]], np.float32), q, g.iloc[:2], "general", k=1, ap=ap)
+    assert r.index.tolist() == [[-1]] and r.first_hit.tolist() == [-1] and np.isnan(r.dist[0, 0])
 
 
 @pytest.mark.parametrize("protocol", ["general", "cc"])
