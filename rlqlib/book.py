@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
+import os
 import subprocess
 import sys
 import time
@@ -197,13 +198,14 @@ def _failure_message(name: str, src: Path, dst: Path, exc: Exception) -> str:
     )
 
 
-def _ledger(runs_dir: Path | None, start: int) -> tuple[dict[str, int], int]:
-    """Runs trained/loaded since byte ``start`` of the run cache's ledger (:func:`rlqlib.runs.ledger_counts`)."""
+def _ledger(runs_dir: Path | None, start: int, tag: str | None = None) -> tuple[dict[str, int], int]:
+    """Runs trained/loaded since byte ``start`` of the run cache's ledger with ``tag``
+    (:func:`rlqlib.runs.ledger_counts`)."""
     if runs_dir is None:
         return {"trained": 0, "loaded": 0}, start
     from rlqlib.runs import ledger_counts
 
-    return ledger_counts(runs_dir, start)
+    return ledger_counts(runs_dir, start, tag)
 
 
 def run_notebooks(
@@ -232,7 +234,8 @@ def run_notebooks(
         cwd: working directory of the kernels; None is the current directory (the repository root under make).
         cell_timeout: seconds one cell may run before the notebook fails; None waits as long as it takes.
         runs_dir: the run cache the notebooks use (relative to ``cwd``); a notebook's trained/loaded runs are counted
-            from its ledger (None: not counted). Passed as the ``runs_dir`` parameter to notebooks declaring it.
+            from its ledger, only the lines its own kernel wrote (tagged, :data:`rlqlib.runs.TAG_ENV`; None: not
+            counted). Passed as the ``runs_dir`` parameter to notebooks declaring it.
 
     Returns:
         One row per notebook: ``notebook``, ``status`` (``ok``), ``minutes``, ``injected`` (parameter names) and the
@@ -243,6 +246,8 @@ def run_notebooks(
         NotebookFailed: a notebook raised; its ``rows`` include the failed notebook (status ``failed``).
     """
     import papermill
+
+    from rlqlib.runs import TAG_ENV
 
     parameters = dict(parameters or {})
     ledger_dir = None
@@ -273,6 +278,9 @@ def run_notebooks(
         row: dict[str, Any] = {"notebook": name, "status": "ok", "minutes": 0.0, "injected": sorted(injected)}
         rows.append(row)
         _, offset = _ledger(ledger_dir, 0)
+        tag = f"{name}:{os.getpid()}:{time.time_ns()}"  # this execution's ledger lines (the kernel inherits it)
+        previous_tag = os.environ.get(TAG_ENV)
+        os.environ[TAG_ENV] = tag
         try:
             papermill.execute_notebook(
                 str(src), str(dst), parameters=injected, kernel_name=kernel, progress_bar=False,
@@ -280,11 +288,16 @@ def run_notebooks(
                 execution_timeout=cell_timeout, kernel_manager_class=kernel_manager_class(),
             )
         except Exception as exc:  # any failure stops the book; re-raised with the notebook named
-            counts, _ = _ledger(ledger_dir, offset)
+            counts, _ = _ledger(ledger_dir, offset, tag)
             row.update(status="failed", minutes=(time.perf_counter() - start) / 60,
                        runs_trained=counts["trained"], runs_loaded=counts["loaded"])
             raise NotebookFailed(_failure_message(name, src, dst, exc), name, rows) from exc
-        counts, _ = _ledger(ledger_dir, offset)
+        finally:
+            if previous_tag is None:
+                os.environ.pop(TAG_ENV, None)
+            else:
+                os.environ[TAG_ENV] = previous_tag
+        counts, _ = _ledger(ledger_dir, offset, tag)
         row.update(minutes=(time.perf_counter() - start) / 60, runs_trained=counts["trained"],
                    runs_loaded=counts["loaded"])
     return rows

@@ -13,15 +13,17 @@ dirty flag, package versions, device, seed, threads, world size, wall time; no h
 A TAD student depends on its teacher run (variant ``teacher``, :func:`rlqlib.config.teacher_config`): the
 teacher is trained or loaded first and its hash becomes part of the student's resolved config.
 :data:`RUN_COUNTS` counts the runs trained and loaded in this process, and every call appends a line
-``{"event": "trained"|"loaded", "run": "<folder name>"}`` to ``<runs_dir>/ledger.jsonl`` (:func:`ledger_counts`):
-the book runner counts a notebook's runs from it (processes sharing one runs folder at the same time all append to
-it, so a count covers every run recorded while the notebook ran).
+``{"event": "trained"|"loaded", "run": "<folder name>"[, "tag": ...]}`` to ``<runs_dir>/ledger.jsonl``
+(:func:`ledger_counts`). The book runner counts a notebook's runs from it: it sets :data:`TAG_ENV` for the
+notebook's kernel, every line that kernel writes carries the tag, and only those lines are counted — so ``rlq
+train`` processes filling the same runs folder at the same time do not inflate a notebook's counts.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import platform
 import subprocess
 import time
@@ -38,19 +40,27 @@ log = logging.getLogger(__name__)
 
 RUN_COUNTS: dict[str, int] = {"trained": 0, "loaded": 0}
 LEDGER = "ledger.jsonl"
+TAG_ENV = "RLQ_LEDGER_TAG"  # environment variable: a tag written on this process's ledger lines
 
 
 def _record(runs_dir: str | Path, event: str, run_dir: Path) -> None:
-    """Append one ledger line (rank 0 only; one short write, so concurrent notebooks do not interleave lines)."""
+    """Append one ledger line (rank 0 only; one short write, so concurrent notebooks do not interleave lines),
+    tagged with :data:`TAG_ENV` when it is set."""
     RUN_COUNTS[event] += 1
     if _rank() == 0:
         Path(runs_dir).mkdir(parents=True, exist_ok=True)
+        line = {"event": event, "run": run_dir.name}
+        if os.environ.get(TAG_ENV):
+            line["tag"] = os.environ[TAG_ENV]
         with open(Path(runs_dir) / LEDGER, "a") as fh:
-            fh.write(json.dumps({"event": event, "run": run_dir.name}) + "\n")
+            fh.write(json.dumps(line) + "\n")
 
 
-def ledger_counts(runs_dir: str | Path, start: int = 0) -> tuple[dict[str, int], int]:
+def ledger_counts(runs_dir: str | Path, start: int = 0, tag: str | None = None) -> tuple[dict[str, int], int]:
     """Runs trained/loaded recorded in ``<runs_dir>/ledger.jsonl`` from byte offset ``start``.
+
+    Args:
+        tag: count only the lines with this tag (:data:`TAG_ENV`); None counts every line.
 
     Returns:
         (``{"trained": n, "loaded": m}``, the ledger's current size, to pass as ``start`` next time).
@@ -63,9 +73,9 @@ def ledger_counts(runs_dir: str | Path, start: int = 0) -> tuple[dict[str, int],
         fh.seek(start)
         chunk = fh.read()
     for line in chunk.decode().splitlines():
-        event = json.loads(line).get("event")
-        if event in counts:
-            counts[event] += 1
+        entry = json.loads(line)
+        if entry.get("event") in counts and (tag is None or entry.get("tag") == tag):
+            counts[entry["event"]] += 1
     return counts, start + len(chunk)
 
 

@@ -142,9 +142,10 @@ def test_run_injects_only_declared_parameters(tmp_path: Path) -> None:
     _write_nb(
         src / "a.ipynb",
         [("code", 'preset = "cpu"\nseed = 1', ["parameters"]), ("code", "result = (preset, seed)", []),
-         ("code", "import json, pathlib\np = pathlib.Path('runs'); p.mkdir(exist_ok=True)\n"
-                  "p.joinpath('ledger.jsonl').open('a').write(''.join(json.dumps({'event': e, 'run': 'r'}) + '\\n'"
-                  " for e in ['trained'] * 3 + ['loaded'] * 2))", [])],
+         ("code", "import pathlib\nfrom rlqlib import runs\np = pathlib.Path('runs')\n"
+                  "# a line of another process (untagged) while the notebook runs, then the notebook's own runs\n"
+                  "p.joinpath('ledger.jsonl').open('a').write('{\"event\": \"loaded\", \"run\": \"x\"}\\n')\n"
+                  "for e in ['trained'] * 3 + ['loaded'] * 2: runs._record(p, e, p / 'r')", [])],
     )
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / "ledger.jsonl").write_text('{"event": "trained", "run": "before"}\n')  # not this notebook's

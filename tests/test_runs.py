@@ -50,6 +50,20 @@ def test_trains_once_then_loads(root, tmp_path):
     assert R.ledger_counts(tmp_path, end)[0] == {"trained": 0, "loaded": 1}
 
 
+def test_ledger_counts_only_the_tagged_lines(tmp_path, monkeypatch):
+    R._record(tmp_path, "trained", tmp_path / "a")  # untagged: another process
+    monkeypatch.setenv(R.TAG_ENV, "page-1")
+    R._record(tmp_path, "loaded", tmp_path / "b")
+    R._record(tmp_path, "trained", tmp_path / "c")
+    monkeypatch.setenv(R.TAG_ENV, "page-2")
+    R._record(tmp_path, "loaded", tmp_path / "d")
+    assert R.ledger_counts(tmp_path)[0] == {"trained": 2, "loaded": 2}
+    assert R.ledger_counts(tmp_path, tag="page-1")[0] == {"trained": 1, "loaded": 1}
+    assert R.ledger_counts(tmp_path, tag="page-2")[0] == {"trained": 0, "loaded": 1}
+    lines = (tmp_path / R.LEDGER).read_text().splitlines()
+    assert '"tag"' not in lines[0] and '"tag": "page-1"' in lines[1]
+
+
 def test_tad_student_trains_its_teacher_first(root, tmp_path):
     cfg = C.make("smoke", "tad", root=str(root), epochs=1)
     run = R.run_or_load(cfg, tmp_path)
