@@ -43,7 +43,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -57,9 +57,12 @@ AMP_MODES = ("none", "bf16", "fp16")
 TAD_SOURCES = ("external", "external_ntu", "target")
 TRAIN_SETS = ("target", "external", "external_ntu")
 NOT_HASHED = ("data.root", "runtime.progress", "runtime.threads", "runtime.eval_batch_size")
-# Fields added after runs existed: hashed only when set to something else than this default, so that every
-# earlier run keeps its cache key.
-HASHED_IF_NOT_DEFAULT = {"data.clothes_labels": "dataset"}
+# Keys added after runs existed, each left out of the hash while it cannot matter to the run (a field while it has
+# its original meaning, a section the run does not use), so that every earlier run keeps its cache key.
+ADDED_LATER: dict[str, Callable[[ExperimentConfig], bool]] = {
+    "data.clothes_labels": lambda cfg: cfg.data.clothes_labels == "dataset",
+    "fire2": lambda cfg: cfg.model.variant != "fire2",
+}
 CLOTHES_LABELS = ("dataset", "outfit")
 
 
@@ -515,18 +518,20 @@ def from_dict(d: Mapping[str, Any]) -> ExperimentConfig:
 
 
 def hashed_dict(cfg: ExperimentConfig) -> dict[str, Any]:
-    """The dict the hash is computed over: :func:`to_dict` minus :data:`NOT_HASHED` (and minus the ``fire2`` section
-    unless ``model.variant == "fire2"``), device reduced to its type, terms sorted (their order does not matter)."""
+    """The dict the hash is computed over: :func:`to_dict` minus :data:`NOT_HASHED` and minus the
+    :data:`ADDED_LATER` keys that do not matter to this run, device reduced to its type, terms sorted (their order
+    does not matter)."""
     d = to_dict(cfg)
-    if cfg.model.variant != "fire2":
-        d.pop("fire2")  # unused: other runs keep the hashes they had before the section existed
     for key in NOT_HASHED:
         section, name = key.split(".")
         d[section].pop(name, None)
-    for key, default in HASHED_IF_NOT_DEFAULT.items():
-        section, name = key.split(".")
-        if d[section].get(name) == default:
-            d[section].pop(name)
+    for key, unused in ADDED_LATER.items():
+        if unused(cfg):
+            section, _, name = key.partition(".")
+            if name:
+                d[section].pop(name)
+            else:
+                d.pop(section)
     d["runtime"]["device"] = d["runtime"]["device"].split(":")[0]
     d["terms"] = sorted(d["terms"])
     return d
