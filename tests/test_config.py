@@ -122,3 +122,27 @@ def test_configs_are_frozen():
     cfg = C.make("smoke", "bm")
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.schedule.epochs = 3  # type: ignore[misc]
+
+
+# the data fingerprint of SynthCC-cpu seed 0 (``rlq synth --preset cpu --seed 0``), as stored with its runs
+SYNTHCC_CPU = {"counts": {"external_gallery_ids": 40, "external_gallery_images": 493, "external_ntu_gallery_ids": 16,
+                          "external_ntu_gallery_images": 146, "external_ntu_query_ids": 16,
+                          "external_ntu_query_images": 49, "external_ntu_train_ids": 24,
+                          "external_ntu_train_images": 295, "external_query_ids": 40, "external_query_images": 159,
+                          "external_train_ids": 110, "external_train_images": 1772, "images": 7680,
+                          "outfit_pool": 72, "query_ids": 60, "query_images": 363, "test_ids": 60,
+                          "test_images": 1095, "train_clothes": 399, "train_ids": 136, "train_images": 3308},
+               "dataset": "synthcc", "format": "synthcc-1", "generator_version": "1.0", "image_size": [128, 64],
+               "preset": "cpu", "seed": 0}
+
+
+@pytest.mark.parametrize("variant, overrides, key", [
+    ("bm", {}, "e20206592df4"),
+    ("cal", {"data.clothes_labels": "outfit"}, "c491ae055118"),  # a field added later, set
+    ("fire2", {}, "abbf270073e1"),  # the section added later, used
+    ("teacher", {}, "1d8666edae57"),
+])
+def test_cache_keys_of_existing_runs_do_not_move(variant, overrides, key):
+    # the run folders of the book's cpu runs (runs/<variant>-<key>): a change here retrains every cached run
+    cfg = C.resolve(C.make("cpu", variant, seed=0, device="cpu", root="data/synthcc-cpu", **overrides))
+    assert C.config_hash(cfg, {"data": SYNTHCC_CPU, "world_size": 1})[:12] == key
