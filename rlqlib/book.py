@@ -198,6 +198,18 @@ def _failure_message(name: str, src: Path, dst: Path, exc: Exception) -> str:
     )
 
 
+def page_title(notebook: str | Path) -> str:
+    """A notebook's title: the text of its first markdown heading (its file name when it has none)."""
+    import json
+
+    for cell in json.loads(Path(notebook).read_text())["cells"]:
+        if cell["cell_type"] == "markdown":
+            for line in "".join(cell["source"]).splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return Path(notebook).stem
+
+
 def _ledger(runs_dir: Path | None, start: int, tag: str | None = None) -> tuple[dict[str, int], int]:
     """Runs trained/loaded since byte ``start`` of the run cache's ledger with ``tag``
     (:func:`rlqlib.runs.ledger_counts`)."""

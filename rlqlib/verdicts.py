@@ -13,11 +13,18 @@ the book's comparisons is only how the noise is estimated:
   standard error of their difference under the pooled proportion, as a two-proportion z-test (match explorer).
 
 None of them measures seed-to-seed variation when only one seed was run; the pages say so where it applies.
+
+Each page also saves its claims (:func:`save_claims`: claim, ours, paper, seeds, verdict) to
+``results/generated/claims/``; the book's last page gathers them (:func:`load_claims`) into one table.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
 
 VERDICTS = ("agrees", "differs", "inconclusive")
 MIN_NOISE = 0.5  # points: differences this small are never interpreted, whatever the seed spread
@@ -81,3 +88,73 @@ def shares(share_a: float, n_a: int, share_b: float, n_b: int, expected_sign: in
     pooled = (share_a * n_a + share_b * n_b) / (100.0 * (n_a + n_b))
     noise = 2.0 * 100.0 * math.sqrt(pooled * (1.0 - pooled) * (1.0 / n_a + 1.0 / n_b))
     return decide(share_a - share_b, noise, expected_sign)
+
+
+# ------------------------------------------------------------------------------------------ the claims record
+
+#: One row per claim a page checks: what is claimed, our difference, the paper's, the seeds behind ours, the verdict.
+CLAIM_COLUMNS = ("claim", "ours", "paper", "seeds", "verdict")
+NOT_CHECKED = ("n/a", "not run")  # verdict cells of claims a page could not check with the data it was given
+CLAIMS_DIR = "results/generated/claims"
+
+
+def fmt_delta(mean: float, std: float = float("nan"), n: int = 1, unit: str = "") -> str:
+    """``+3.9 ± 3.2`` (mean ± std over n > 1 seeds), ``+3.9`` (one seed or no std), ``–`` (NaN); minus signs as −."""
+    if not math.isfinite(mean):
+        return "–"
+    text = f"{mean:+.1f}" + (f" ± {std:.1f}" if n > 1 and math.isfinite(std) else "") + unit
+    return text.replace("-", "−")
+
+
+def claims(claim: Sequence[str], ours: Sequence, paper: Sequence | str, verdict: Sequence[str],
+           std: Sequence[float] | None = None, se: Sequence[float] | None = None, seeds: Sequence[int] | int = 1
+           ) -> pd.DataFrame:
+    """A claims table (:data:`CLAIM_COLUMNS`) from a page's columns: numbers are formatted with :func:`fmt_delta`
+    (``std`` over ``seeds``, or a test-set ``se`` shown as "(SE x)"), text is kept as it is."""
+    n = len(claim)
+    seeds = [seeds] * n if isinstance(seeds, int) else [int(x) for x in seeds]
+    std = [float("nan")] * n if std is None else list(std)
+    se = [float("nan")] * n if se is None else list(se)
+    paper = [paper] * n if isinstance(paper, str) else list(paper)
+
+    def text(x, sd=float("nan"), k=1, e=float("nan")):
+        if isinstance(x, str):
+            return x
+        return fmt_delta(float(x), float(sd), k) + (f" (SE {e:.1f})" if math.isfinite(e) else "")
+
+    return pd.DataFrame({"claim": list(claim), "ours": [text(*a) for a in zip(ours, std, seeds, se)],
+                         "paper": [text(x) for x in paper], "seeds": seeds, "verdict": list(verdict)})
+
+
+def save_claims(frame: pd.DataFrame, page: str, dataset: str, preset: str, folder: str | Path = CLAIMS_DIR) -> Path:
+    """Write a page's claims (columns :data:`CLAIM_COLUMNS`) to ``<folder>/<page>_<dataset>_<preset>.csv`` for the
+    summary page (:func:`load_claims`).
+
+    Raises:
+        ValueError: a column is missing or a verdict is not one of :data:`VERDICTS` / :data:`NOT_CHECKED`.
+    """
+    missing = [c for c in CLAIM_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{page}: the claims table lacks columns {missing}; it needs {list(CLAIM_COLUMNS)}")
+    bad = sorted(set(frame["verdict"]) - set(VERDICTS) - set(NOT_CHECKED))
+    if bad:
+        raise ValueError(f"{page}: verdicts {bad} are not among {VERDICTS + NOT_CHECKED}")
+    path = Path(folder) / f"{page}_{dataset}_{preset}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame[list(CLAIM_COLUMNS)].to_csv(path, index=False)
+    return path
+
+
+def load_claims(pages: Sequence[str], dataset: str, preset: str, folder: str | Path = CLAIMS_DIR
+                ) -> tuple[pd.DataFrame, list[str]]:
+    """Every page's saved claims for ``dataset`` and ``preset``, in ``pages`` order, with a ``page`` column; and the
+    pages that saved none (not executed with these parameters, or checking no claim)."""
+    frames, absent = [], []
+    for page in pages:
+        path = Path(folder) / f"{page}_{dataset}_{preset}.csv"
+        if path.is_file():
+            frames.append(pd.read_csv(path, dtype=str, keep_default_na=False).assign(page=page))
+        else:
+            absent.append(page)
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["page", *CLAIM_COLUMNS])
+    return table[["page", *CLAIM_COLUMNS]], absent

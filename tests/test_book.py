@@ -378,3 +378,10 @@ def test_page_renders_offline(page: str, built_book: Path, book_server: _Server,
             assert "<img" in dom, f"{page}: the notebook shows a figure; the page has no <img>"
         if expected["widget"]:
             assert re.search(r"class=\"[^\"]*\bwidget-", dom), f"{page}: widgets did not render (offline)"
+
+
+def test_page_title(tmp_path: Path) -> None:
+    _write_nb(tmp_path / "a.ipynb", [("code", "x = 1", []), ("markdown", "intro\n# Table 9 — TAD variants\n## (a)", [])])
+    assert book.page_title(tmp_path / "a.ipynb") == "Table 9 — TAD variants"
+    _write_nb(tmp_path / "b.ipynb", [("markdown", "no heading", [])])
+    assert book.page_title(tmp_path / "b.ipynb") == "b"

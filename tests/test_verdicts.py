@@ -71,3 +71,40 @@ def test_shares_by_hand():
     assert V.shares(60, 100, 40, 100, expected_sign=+1) == "agrees"
     assert V.shares(0, 5, 0, 7) == "inconclusive"
     assert V.shares(float("nan"), 0, 40, 100) == "inconclusive"
+
+
+# ------------------------------------------------------------------------------------------ the claims record
+
+
+def test_fmt_delta():
+    assert V.fmt_delta(3.94, 3.21, 3) == "+3.9 ± 3.2"
+    assert V.fmt_delta(-0.96, 1.4, 1) == "−1.0"  # one seed: no spread shown
+    assert V.fmt_delta(2.0, math.nan, 3) == "+2.0" and V.fmt_delta(math.nan) == "–"
+
+
+def test_claims_formats_numbers_and_keeps_text():
+    t = V.claims(["a", "b", "c"], [1.25, "best k = 15", -2.0], [2.0, "yes", math.nan], ["agrees", "n/a", "differs"],
+                 std=[0.5, math.nan, 1.0], se=[math.nan, math.nan, 0.44], seeds=[3, 1, 1])
+    assert list(t.columns) == list(V.CLAIM_COLUMNS)
+    assert t["ours"].tolist() == ["+1.2 ± 0.5", "best k = 15", "−2.0 (SE 0.4)"]
+    assert t["paper"].tolist() == ["+2.0", "yes", "–"] and t["seeds"].tolist() == [3, 1, 1]
+
+
+def test_save_and_load_claims_round_trip(tmp_path):
+    t = V.claims(["RLQ − BM (CC)"], [3.9], "+1.2 (LTCC)", ["agrees"], std=[3.2], seeds=[3])
+    V.save_claims(t, "tab2_main", "synthcc", "cpu", tmp_path)
+    V.save_claims(t.assign(verdict="differs"), "tab2_main", "synthcc", "smoke", tmp_path)  # another setting
+    table, absent = V.load_claims(["tab1_datasets", "tab2_main", "tab8_components"], "synthcc", "cpu", tmp_path)
+    assert absent == ["tab1_datasets", "tab8_components"]
+    assert table.to_dict("records") == [{"page": "tab2_main", "claim": "RLQ − BM (CC)", "ours": "+3.9 ± 3.2",
+                                         "paper": "+1.2 (LTCC)", "seeds": "3", "verdict": "agrees"}]
+    empty, absent = V.load_claims(["x"], "synthcc", "cpu", tmp_path)
+    assert empty.empty and list(empty.columns) == ["page", *V.CLAIM_COLUMNS] and absent == ["x"]
+
+
+def test_save_claims_rejects_bad_tables(tmp_path):
+    t = V.claims(["c"], [1.0], "+", ["agrees"])
+    with pytest.raises(ValueError, match=r"lacks columns \['verdict'\]"):
+        V.save_claims(t.drop(columns="verdict"), "p", "d", "s", tmp_path)
+    with pytest.raises(ValueError, match="'maybe'"):
+        V.save_claims(t.assign(verdict="maybe"), "p", "d", "s", tmp_path)
