@@ -99,7 +99,8 @@ CLAIMS_DIR = "results/generated/claims"
 
 
 def fmt_delta(mean: float, std: float = float("nan"), n: int = 1, unit: str = "") -> str:
-    """``+3.9 ± 3.2`` (mean ± std over n > 1 seeds), ``+3.9`` (one seed or no std), ``–`` (NaN); minus signs as −."""
+    """``+3.9 ± 3.2`` (mean ± std over n > 1 seeds), ``+3.9`` (one seed or no std), ``–`` (NaN); minus signs
+    as −."""
     if not math.isfinite(mean):
         return "–"
     text = f"{mean:+.1f}" + (f" ± {std:.1f}" if n > 1 and math.isfinite(std) else "") + unit
@@ -126,7 +127,8 @@ def claims(claim: Sequence[str], ours: Sequence, paper: Sequence | str, verdict:
                          "paper": [text(x) for x in paper], "seeds": seeds, "verdict": list(verdict)})
 
 
-def save_claims(frame: pd.DataFrame, page: str, dataset: str, preset: str, folder: str | Path = CLAIMS_DIR) -> Path:
+def save_claims(frame: pd.DataFrame, page: str, dataset: str, preset: str,
+                folder: str | Path = CLAIMS_DIR) -> None:
     """Write a page's claims (columns :data:`CLAIM_COLUMNS`) to ``<folder>/<page>_<dataset>_<preset>.csv`` for the
     summary page (:func:`load_claims`).
 
@@ -142,7 +144,6 @@ def save_claims(frame: pd.DataFrame, page: str, dataset: str, preset: str, folde
     path = Path(folder) / f"{page}_{dataset}_{preset}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame[list(CLAIM_COLUMNS)].to_csv(path, index=False)
-    return path
 
 
 def load_claims(pages: Sequence[str], dataset: str, preset: str, folder: str | Path = CLAIMS_DIR
