@@ -6,8 +6,10 @@ PY := $(VENV)/bin/python
 PRESET ?= cpu
 SEED ?= 0
 DEVICE ?= cpu
-DATA_ROOT ?= data/synthcc-$(PRESET)
 DATASET ?= synthcc
+# SynthCC scale per experiment preset (the paper preset trains at 384x192 on SynthCC-large).
+SYNTH_PRESET := $(if $(filter paper,$(PRESET)),large,$(PRESET))
+DATA_ROOT ?= data/synthcc-$(SYNTH_PRESET)
 # SEEDS=0,1,2 overrides every notebook's seed list (default: 3 seeds for Tables 2 and 8, 1 elsewhere).
 SEEDS ?=
 RUNS_DIR ?= runs
@@ -19,11 +21,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # papermill/tqdm/OpenMP: one BLAS pool per process; t-SNE is 3-6x slower with 2 OpenMP threads here.
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup assets browser book test synth lock clean distclean
+.PHONY: help setup assets browser book plan test synth lock clean distclean
 
 help:
 	@echo "make book   - generate SynthCC if absent, run every notebook (papermill), build the HTML book"
 	@echo "make test   - the test suite (sets up the environment first)"
+	@echo "make plan   - the runs make book trains at PRESET, which are done, and the time left"
 	@echo "make pose-env - optional MediaPipe pose estimator environment (.venv-pose)"
 	@echo "variables: PRESET=smoke|cpu|paper DATASET=$(DATASET) DATA_ROOT=$(DATA_ROOT) DEVICE=$(DEVICE) SEEDS=0,1,2 RUNS_DIR=$(RUNS_DIR) ONLY=<notebook>"
 
@@ -43,8 +46,13 @@ lock:
 	.venv-lock/bin/pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements-lock.txt
 	rm -rf .venv-lock
 
+# SynthCC is generated when absent; a real dataset (DATASET=ltcc, prcc, ...) must already be at DATA_ROOT.
 synth: setup
-	$(VENV)/bin/rlq synth --preset $(PRESET) --out $(DATA_ROOT) --seed $(SEED) --if-absent
+ifeq ($(DATASET),synthcc)
+	$(VENV)/bin/rlq synth --preset $(SYNTH_PRESET) --out $(DATA_ROOT) --seed $(SEED) --if-absent
+else
+	@test -d "$(DATA_ROOT)" || { echo "error: DATA_ROOT=$(DATA_ROOT) does not exist; DATASET=$(DATASET) is read from there (see README, Real datasets)" >&2; exit 1; }
+endif
 
 # The widget/MathJax JavaScript the HTML needs offline, from npm into the git-ignored _widgets/ (idempotent).
 assets:
@@ -62,6 +70,16 @@ book: setup assets synth
 	$(PY) -m rlqlib.book run --preset $(PRESET) --dataset $(DATASET) --root $(DATA_ROOT) --device $(DEVICE) \
 	  --seed $(SEED) --runs-dir $(RUNS_DIR) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(ONLY),--only $(ONLY))
 	$(PY) -m rlqlib.book build $(BOOKFLAGS)
+
+# What the book trains at PRESET, which runs are done and the time left: every page is executed once at the smoke
+# preset into runs-smoke/ (a few minutes, first time only) and its run list replayed at PRESET (rlqlib.plan).
+plan: setup synth
+	$(VENV)/bin/rlq synth --preset smoke --out data/synthcc-smoke --seed 0 --if-absent
+	test -f runs-smoke/.complete || { $(PY) -m rlqlib.book run --preset smoke --dataset synthcc \
+	  --root data/synthcc-smoke --device cpu --runs-dir runs-smoke --write-to runs-smoke/pages --quiet \
+	  && touch runs-smoke/.complete; }
+	$(PY) -m rlqlib.book plan --from runs-smoke --preset $(PRESET) --dataset $(DATASET) --root $(DATA_ROOT) \
+	  --device $(DEVICE) --runs-dir $(RUNS_DIR)
 
 # pose-env (~1 min, once): the MediaPipe estimator test runs on a real photo in CI too.
 test: setup assets browser pose-env
@@ -82,4 +100,4 @@ clean:
 	rm -rf _build book/experiments
 
 distclean: clean
-	rm -rf $(VENV) $(POSE_VENV) _widgets data runs
+	rm -rf $(VENV) $(POSE_VENV) _widgets data runs runs-smoke

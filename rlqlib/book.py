@@ -14,6 +14,7 @@ Command line (``print`` is used only here)::
 
     python -m rlqlib.book run [--preset P --dataset D --root R --device X --seed N --seeds 0,1,2 --only NAME]
     python -m rlqlib.book build [-W]
+    python -m rlqlib.book plan --from RUNS_SMOKE [--preset P --dataset D --root R --runs-dir RUNS]  (rlqlib.plan)
 """
 
 from __future__ import annotations
@@ -231,6 +232,7 @@ def run_notebooks(
     cwd: str | Path | None = None,
     cell_timeout: float | None = None,
     runs_dir: str | Path | None = "runs",
+    write_to: str | Path | None = None,
 ) -> list[dict]:
     """Execute, with papermill, every notebook of the book (or the ``only`` ones), in table-of-contents order.
 
@@ -248,6 +250,8 @@ def run_notebooks(
         runs_dir: the run cache the notebooks use (relative to ``cwd``); a notebook's trained/loaded runs are counted
             from its ledger, only the lines its own kernel wrote (tagged, :data:`rlqlib.runs.TAG_ENV`; None: not
             counted). Passed as the ``runs_dir`` parameter to notebooks declaring it.
+        write_to: write the executed notebooks here instead of ``out_dir`` (a scratch execution that must not
+            replace the book's pages, e.g. the smoke book behind ``make plan``).
 
     Returns:
         One row per notebook: ``notebook``, ``status`` (``ok``), ``minutes``, ``injected`` (parameter names) and the
@@ -279,7 +283,7 @@ def run_notebooks(
 
     rows: list[dict] = []
     for name in names:
-        src, dst = src_dir / f"{name}.ipynb", out_dir / f"{name}.ipynb"
+        src, dst = src_dir / f"{name}.ipynb", Path(write_to or out_dir) / f"{name}.ipynb"
         declared = _declared_parameters(src)
         injected = {key: value for key, value in parameters.items() if key in declared}
         if not declared:
@@ -390,13 +394,40 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--toc", default="_toc.yml")
     run.add_argument("--out-dir", default="book/experiments")
     run.add_argument("--src-dir", default="notebooks")
+    run.add_argument("--write-to", help="write the executed notebooks here instead of --out-dir (scratch runs)")
     run.add_argument("--kernel", default="python3")
     run.add_argument("--quiet", action="store_true", help="do not stream cell output")
     build = sub.add_parser("build", help="jupyter-book build the HTML book (no execution)")
     build.add_argument("-W", dest="strict", action="store_true", help="warnings are errors (-W -n --keep-going)")
     build.add_argument("--root", default=".", help="book root (default: .)")
+    plan = sub.add_parser("plan", help="the runs the book trains at a preset (from an executed smoke book), "
+                                       "which are done, and the estimated time left")
+    plan.add_argument("--from", dest="source", required=True, help="run cache of an executed book (e.g. runs-smoke)")
+    plan.add_argument("--preset", default="cpu")
+    plan.add_argument("--dataset", default="synthcc")
+    plan.add_argument("--root", default="data/synthcc-cpu")
+    plan.add_argument("--device", default=None)
+    plan.add_argument("--runs-dir", default="runs", help="the target run cache")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    if args.command == "plan":
+        from rlqlib import plan as P
+
+        try:
+            table = P.plan(args.source, args.preset, args.dataset, args.root, args.runs_dir, args.device)
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        shown = table.assign(minutes=table["minutes"].round(1))[
+            ["state", "minutes", "variant", "seed", "run", "overrides", "pages"]]  # the long lists last
+        print(shown.to_string(index=False, justify="left", formatters={c: f"{{:<{shown[c].str.len().max()}}}".format
+                                                       for c in ("variant", "run", "overrides", "pages")}))
+        t = P.summary(table)
+        print(f"\n{t['runs']} runs at preset {args.preset}: {t['done']} done, {t['started']} started, "
+              f"{t['to do']} to do; about {t['minutes_left'] / 60:.1f} single-run hours left"
+              + (f" ({t['unestimated']} runs without an estimate yet)" if t["unestimated"] else ""))
+        return 0
 
     if args.command == "build":
         try:
@@ -412,7 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         rows = run_notebooks(
             args.toc, parameters, only=args.only, out_dir=args.out_dir, src_dir=args.src_dir,
-            kernel=args.kernel, log_output=not args.quiet, runs_dir=args.runs_dir,
+            kernel=args.kernel, log_output=not args.quiet, runs_dir=args.runs_dir, write_to=args.write_to,
         )
     except NotebookFailed as exc:
         print("\n" + format_summary(exc.rows))

@@ -385,3 +385,11 @@ def test_page_title(tmp_path: Path) -> None:
     assert book.page_title(tmp_path / "a.ipynb") == "Table 9 — TAD variants"
     _write_nb(tmp_path / "b.ipynb", [("markdown", "no heading", [])])
     assert book.page_title(tmp_path / "b.ipynb") == "b"
+
+
+def test_run_can_write_elsewhere_than_the_book(tmp_path: Path) -> None:
+    src, out, scratch = tmp_path / "notebooks", tmp_path / "book" / "experiments", tmp_path / "scratch"
+    _write_nb(src / "a.ipynb", [("code", "x = 1", ["parameters"]), ("code", "y = x + 1", [])])
+    rows = book.run_notebooks(_toc(tmp_path, ["a"]), {"x": 2}, out_dir=out, src_dir=src, log_output=False,
+                              cwd=tmp_path, runs_dir=None, write_to=scratch)
+    assert rows[0]["status"] == "ok" and (scratch / "a.ipynb").is_file() and not out.exists()
