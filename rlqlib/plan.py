@@ -13,6 +13,9 @@ One row per distinct target run: the pages using it, variant, seed, overrides, i
 the cache; ``started``: a checkpoint to resume from; ``to do``) and an estimate of its minutes — the median wall time
 of finished runs of the same variant in the target cache, else of its cost class (:func:`cost_class`: the model's
 trunk layout, TAD, cloth augmentation), NaN when neither has finished yet.
+
+Limit: an override that a page sets to exactly the smoke preset's own value is indistinguishable from no override,
+so the plan shows the target preset's default there (no page of this book does that).
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ import numpy as np
 import pandas as pd
 
 from rlqlib import config as C
+from rlqlib import runs as R
 from rlqlib.experiments import data_options
-from rlqlib.runs import LEDGER
 
 #: Config keys that come from the setting (or are derived), not from what a page asked for.
 SETTING_KEYS = ("data.root", "data.dataset", "runtime.seed", "runtime.device", "tad.teacher_hash", *C.NOT_HASHED)
@@ -52,7 +55,7 @@ def requests(source: str | Path) -> pd.DataFrame:
         FileNotFoundError: ``source`` has no ledger, or a ledger run has no ``config.json``.
     """
     source = Path(source)
-    ledger = source / LEDGER
+    ledger = source / R.LEDGER
     if not ledger.is_file():
         raise FileNotFoundError(f"{ledger} is missing: execute a book into it first, e.g. "
                                 f"`make book PRESET=smoke RUNS_DIR={source}`")
@@ -83,8 +86,7 @@ def overrides(cfg: Mapping[str, Any]) -> dict[str, Any]:
 def target_dir(cfg: C.ExperimentConfig, runs_dir: str | Path) -> Path:
     """The run folder ``cfg`` trains into, with its teacher's hash resolved without training anything."""
     teacher_hash = C.run_hash(C.resolve(C.teacher_config(cfg))) if C.needs_teacher(cfg) else None
-    resolved = C.resolve(cfg, teacher_hash)
-    return Path(runs_dir) / f"{resolved.variant}-{C.run_hash(resolved)[:12]}"
+    return R.run_dir_for(C.resolve(cfg, teacher_hash), runs_dir)
 
 
 def cost_class(cfg: Mapping[str, Any]) -> str:
