@@ -121,8 +121,12 @@ def _git(args: list[str]) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
-def provenance(cfg: C.ExperimentConfig, wall_s: float) -> dict[str, Any]:
-    """Where and with what a run was made (no host name, no timestamps)."""
+def provenance(cfg: C.ExperimentConfig, wall_s: float, resumed_epochs: int = 0) -> dict[str, Any]:
+    """Where and with what a run was made (no host name, no timestamps).
+
+    ``wall_s`` is the whole run's training time: for a run resumed after ``resumed_epochs`` epochs, the caller adds
+    those epochs' recorded seconds (:func:`earlier_epochs`) to the time of the session that finished it.
+    """
     import numpy
 
     dist = torch.distributed
@@ -136,8 +140,17 @@ def provenance(cfg: C.ExperimentConfig, wall_s: float) -> dict[str, Any]:
         "python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
         "device": str(cfg.runtime.device), "device_name": device_name, "amp": cfg.runtime.amp,
         "seed": cfg.runtime.seed, "threads": torch.get_num_threads(), "world_size": world,
-        "wall_s": round(wall_s, 2),
+        "wall_s": round(wall_s, 2), "resumed_epochs": resumed_epochs,
     }
+
+
+def earlier_epochs(run_dir: Path) -> tuple[int, float]:
+    """Epochs a run folder already holds from earlier sessions, and their recorded seconds (0, 0.0 for a new run)."""
+    path = run_dir / "metrics.jsonl"
+    if not (run_dir / T.CHECKPOINT).is_file() or not path.is_file():
+        return 0, 0.0
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return len(records), float(sum(r.get("seconds", 0.0) for r in records))
 
 
 def resolve_with_teacher(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs") -> tuple[C.ExperimentConfig,
@@ -192,11 +205,12 @@ def run_or_load(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs") -> Run:
         d.mkdir(parents=True, exist_ok=True)
         record = {"hash": h, "data_fingerprint": C.data_fingerprint(cfg), "config": C.to_dict(cfg)}
         (d / "config.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    resumed, earlier_s = earlier_epochs(d)
     t0 = time.perf_counter()
     metrics = T.fit(cfg, d, resume=True, teacher_dir=teacher.dir if teacher else None)
     if _rank() == 0:
-        (d / "provenance.json").write_text(json.dumps(provenance(cfg, time.perf_counter() - t0), indent=1,
-                                                      sort_keys=True) + "\n")
+        prov = provenance(cfg, earlier_s + time.perf_counter() - t0, resumed)
+        (d / "provenance.json").write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
     _record(runs_dir, "trained", d)
     log.info("trained run %s", d)
     return Run(d, cfg, h, metrics, True)

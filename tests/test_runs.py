@@ -98,3 +98,22 @@ def test_parse_sets():
         "schedule.epochs": 3, "runtime.amp": "bf16", "data.cloth_aug": False, "x": [1, 2]}
     with pytest.raises(SystemExit):
         cli._parse_sets(["novalue"])
+
+
+def test_resumed_run_counts_its_earlier_epochs_in_wall_time(root, tmp_path):
+    """A run killed after epoch 1 and finished by run_or_load reports the whole run's training time."""
+    from rlqlib import train as T
+
+    cfg = C.make("smoke", "cal", root=str(root), epochs=2)
+    target = R.run_dir_for(C.resolve(cfg), tmp_path)
+    with pytest.raises(T.TrainingInterrupted):
+        T.fit(C.resolve(cfg), target, stop_after_epoch=1)
+    assert R.earlier_epochs(target)[0] == 1
+    first_s = json.loads((target / "metrics.jsonl").read_text().splitlines()[0])["seconds"]
+    run = R.run_or_load(cfg, tmp_path)
+    assert run.dir == target and run.trained
+    prov = json.loads((target / "provenance.json").read_text())
+    seconds = [json.loads(line)["seconds"] for line in (target / "metrics.jsonl").read_text().splitlines()]
+    assert prov["resumed_epochs"] == 1 and seconds[0] == first_s
+    assert prov["wall_s"] >= round(sum(seconds), 2) - 0.01
+    assert R.earlier_epochs(tmp_path / "absent") == (0, 0.0)
