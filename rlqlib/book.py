@@ -420,7 +420,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         shown = table.assign(minutes=table["minutes"].round(1))[
-            ["state", "minutes", "variant", "seed", "run", "overrides", "pages"]]  # the long lists last
+            ["state", "epochs", "minutes", "variant", "seed", "run", "overrides", "pages"]]  # the long lists last
         print(shown.to_string(index=False, justify="left", formatters={c: f"{{:<{shown[c].str.len().max()}}}".format
                                                        for c in ("variant", "run", "overrides", "pages")}))
         t = P.summary(table)

@@ -10,9 +10,10 @@ same variant, seed and config overrides — and looks it up in the target run ca
     python -m rlqlib.book plan --from runs-smoke --preset cpu --root data/synthcc-cpu --runs-dir runs
 
 One row per distinct target run: the pages using it, variant, seed, overrides, its folder, its state (``done``: in
-the cache; ``started``: a checkpoint to resume from; ``to do``) and an estimate of its minutes — the median wall time
-of finished runs of the same variant in the target cache, else of its cost class (:func:`cost_class`: the model's
-trunk layout, TAD, cloth augmentation), NaN when neither has finished yet.
+the cache; ``started``: a checkpoint to resume from; ``to do``), its epochs done of all, and an estimate of its
+minutes — the median wall time of finished runs of the same variant in the target cache, else of its cost class
+(:func:`cost_class`: the model's trunk layout, TAD, cloth augmentation), NaN when neither has finished yet; for a
+started run, the share of its epochs still to train.
 
 Limit: an override that a page sets to exactly the smoke preset's own value is indistinguishable from no override,
 so the plan shows the target preset's default there (no page of this book does that).
@@ -115,7 +116,8 @@ def plan(source: str | Path, preset: str, dataset: str, root: str, runs_dir: str
     """The target preset's run list (see the module docstring), in the order the pages first ask for the runs.
 
     Columns: ``pages`` (comma-separated), ``variant``, ``seed``, ``overrides`` (JSON), ``run`` (folder name in
-    ``runs_dir``), ``state`` (:data:`STATES`), ``minutes`` (estimate; NaN: no finished run of the variant yet).
+    ``runs_dir``), ``state`` (:data:`STATES`), ``epochs`` (trained / all), ``minutes`` (estimate of the whole run,
+    or for a started run of what is left; NaN: no finished run of the variant or its cost class yet).
     """
     runs_dir = Path(runs_dir)
     per_variant, per_class = _estimates(runs_dir)
@@ -128,17 +130,19 @@ def plan(source: str | Path, preset: str, dataset: str, root: str, runs_dir: str
         target = C.make(preset, cfg["variant"], **setting, **extra)
         folder = target_dir(target, runs_dir)
         minutes = per_variant.get(cfg["variant"], per_class.get(cost_class(C.to_dict(target)), float("nan")))
+        epochs = target.schedule.epochs
+        done = (folder / "metrics.json").is_file()
+        trained = epochs if done else R.earlier_epochs(folder)[0]
         row = rows.setdefault(folder.name, {
             "pages": [], "variant": cfg["variant"], "seed": cfg["runtime"]["seed"],
             "overrides": json.dumps(extra, sort_keys=True), "run": folder.name,
-            "state": "done" if (folder / "metrics.json").is_file() else
-                     "started" if (folder / "checkpoint.pt").is_file() else "to do",
-            "minutes": minutes,
+            "state": "done" if done else "started" if (folder / "checkpoint.pt").is_file() else "to do",
+            "epochs": f"{trained}/{epochs}", "minutes": minutes * (1 - trained / epochs) if not done else minutes,
         })
         if req.page and req.page not in row["pages"]:
             row["pages"].append(req.page)
     table = pd.DataFrame(list(rows.values()), columns=["pages", "variant", "seed", "overrides", "run", "state",
-                                                       "minutes"])
+                                                       "epochs", "minutes"])
     table["pages"] = table["pages"].map(", ".join)
     return table
 

@@ -64,6 +64,8 @@ def test_plan_replays_the_runs_at_the_target_preset(source, root, tmp_path):
     again = P.plan(source, "smoke", "synthcc", str(root), tmp_path)
     assert again["state"].tolist() == ["to do", "done", "to do", "to do"]
     assert again["minutes"].iloc[1] > 0 and math.isnan(again["minutes"].iloc[0])
+    n = teacher.config.schedule.epochs  # the teacher's own schedule
+    assert again["epochs"].tolist() == ["0/1", f"{n}/{n}", "0/1", "0/1"]
     (tmp_path / table["run"].iloc[0]).mkdir()
     (tmp_path / table["run"].iloc[0] / "checkpoint.pt").write_bytes(b"")
     assert P.plan(source, "smoke", "synthcc", str(root), tmp_path)["state"].iloc[0] == "started"
@@ -85,3 +87,18 @@ def test_book_plan_command(source, root, tmp_path, capsys):
     assert sum(line.lstrip().startswith("to do") for line in out.splitlines()) == 4 and "page-a, page-b" in out
     assert "4 runs at preset smoke: 0 done, 0 started, 4 to do" in out
     assert book.main(["plan", "--from", str(tmp_path / "none")]) == 1
+
+
+def test_a_started_run_counts_only_its_epochs_left(root, tmp_path):
+    from rlqlib import train as T
+
+    source, target = tmp_path / "runs-smoke", tmp_path / "runs"
+    cfg = C.make("smoke", "cal", root=str(root), epochs=2)
+    R.run_or_load(cfg, source)
+    R.run_or_load(C.make("smoke", "cal", root=str(root), epochs=2, seed=1), target)  # the variant's estimate
+    whole = json.loads(next(target.glob("cal-*/provenance.json")).read_text())["wall_s"] / 60
+    with pytest.raises(T.TrainingInterrupted):
+        T.fit(C.resolve(cfg), R.run_dir_for(C.resolve(cfg), target), stop_after_epoch=1)
+    row = P.plan(source, "smoke", "synthcc", str(root), target).iloc[0]
+    assert (row["state"], row["epochs"]) == ("started", "1/2")
+    assert row["minutes"] == pytest.approx(whole / 2)
