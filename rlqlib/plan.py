@@ -31,6 +31,7 @@ import pandas as pd
 
 from rlqlib import config as C
 from rlqlib import runs as R
+from rlqlib import train as T
 from rlqlib.experiments import data_options
 
 #: Config keys that come from the setting (or are derived), not from what a page asked for.
@@ -136,7 +137,7 @@ def plan(source: str | Path, preset: str, dataset: str, root: str, runs_dir: str
         row = rows.setdefault(folder.name, {
             "pages": [], "variant": cfg["variant"], "seed": cfg["runtime"]["seed"],
             "overrides": json.dumps(extra, sort_keys=True), "run": folder.name,
-            "state": "done" if done else "started" if (folder / "checkpoint.pt").is_file() else "to do",
+            "state": "done" if done else "started" if (folder / T.CHECKPOINT).is_file() else "to do",
             "epochs": f"{trained}/{epochs}", "minutes": minutes * (1 - trained / epochs) if not done else minutes,
         })
         if req.page and req.page not in row["pages"]:
