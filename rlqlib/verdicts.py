@@ -6,7 +6,9 @@ difference), else ``agrees`` when its sign is the paper's and ``differs`` when i
 the book's comparisons is only how the noise is estimated:
 
 * :func:`over_seeds` — methods trained with several seeds: twice the standard error of the seed-paired mean
-  difference, never below :data:`MIN_NOISE`; one seed: a fixed :data:`ONE_SEED_NOISE` (Tables 2–10, Fig. 7a/c).
+  difference, never below :data:`MIN_NOISE`; one seed: twice the seed-to-seed spread of a difference *measured* on
+  the Table 2 page at the same preset and dataset (:func:`save_seed_noise` / :func:`load_seed_noise`), or a fixed
+  :data:`ONE_SEED_NOISE` where none was measured (Tables 2–10, Fig. 7a/c).
 * :func:`one_run` — one run per method, where the test set's own sampling error is known (a per-query paired
   standard error, a bootstrap F1 error): the larger of twice it and :data:`ONE_SEED_NOISE` (Figs. 6–8, severity).
 * :func:`shares` — two proportions of counted cases (e.g. the share of mistakes that are look-alikes): twice the
@@ -20,6 +22,7 @@ Each page also saves its claims (:func:`save_claims`: claim, ours, paper, seeds,
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,20 +44,26 @@ def decide(delta: float, noise: float, expected: float) -> str:
     return "agrees" if (delta > 0) == (expected > 0) else "differs"
 
 
-def over_seeds(delta: float, std: float, expected: float, n: int) -> str:
+def over_seeds(delta: float, std: float, expected: float, n: int, seed_std: float = math.nan) -> str:
     """Verdict on a mean difference over ``n`` seeds (:func:`rlqlib.experiments.paired_delta`).
 
-    Noise = 2·std/√n, at least :data:`MIN_NOISE`; with one seed (or a NaN std) :data:`ONE_SEED_NOISE`.
+    Noise = 2·std/√n, at least :data:`MIN_NOISE`. With one seed (or a NaN std) the difference's own spread is
+    unknown: noise = 2·``seed_std`` (the spread measured elsewhere, :func:`load_seed_noise`), at least
+    :data:`ONE_SEED_NOISE`; :data:`ONE_SEED_NOISE` when ``seed_std`` is NaN.
 
     Args:
         delta: our mean difference (method − baseline), points.
         std: std (ddof=1) of our per-seed differences (NaN for one seed).
         expected: the paper's difference, points (its sign is the claim).
         n: seeds.
+        seed_std: the seed-to-seed std of one difference, points, measured on other runs (used for one seed only).
     """
     if n < 1:
         return "inconclusive"
-    noise = ONE_SEED_NOISE if n < 2 or math.isnan(std) else max(2.0 * std / math.sqrt(n), MIN_NOISE)
+    if n < 2 or math.isnan(std):
+        noise = max(2.0 * seed_std, ONE_SEED_NOISE) if math.isfinite(seed_std) else ONE_SEED_NOISE
+    else:
+        noise = max(2.0 * std / math.sqrt(n), MIN_NOISE)
     return decide(delta, noise, expected)
 
 
@@ -159,3 +168,54 @@ def load_claims(pages: Sequence[str], dataset: str, preset: str, folder: str | P
             absent.append(page)
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["page", *CLAIM_COLUMNS])
     return table[["page", *CLAIM_COLUMNS]], absent
+
+
+# ------------------------------------------------------------------------------ the seed noise of one-seed pages
+
+SEED_NOISE_PAGE = "tab2_main"  # the page that measures it: every main method over several seeds
+
+
+def pooled_std(stds: Sequence[float]) -> float:
+    """Root mean square of the finite per-difference seed stds (points): one spread for a typical difference
+    between two methods; NaN when none is finite."""
+    finite = [float(x) for x in stds if math.isfinite(float(x))]
+    return math.sqrt(sum(x * x for x in finite) / len(finite)) if finite else math.nan
+
+
+def save_seed_noise(stds: Sequence[float], seeds: int, dataset: str, preset: str,
+                    folder: str | Path = CLAIMS_DIR) -> float:
+    """Record the seed-to-seed std of a difference measured on :data:`SEED_NOISE_PAGE` (``stds``: the std over
+    ``seeds`` seeds of each of its seed-paired differences), for the one-seed pages of the same ``dataset`` and
+    ``preset`` (:func:`load_seed_noise`). With fewer than two seeds nothing is measured and NaN is recorded, so a
+    value from an earlier execution never outlives the runs it came from. Returns the pooled std."""
+    std = pooled_std(stds) if seeds >= 2 else math.nan
+    path = Path(folder) / f"seed_noise_{dataset}_{preset}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {"std": std if math.isfinite(std) else None, "seeds": int(seeds),
+              "differences": sum(math.isfinite(float(x)) for x in stds), "page": SEED_NOISE_PAGE}
+    path.write_text(json.dumps(record, indent=1) + "\n")
+    return std
+
+
+def load_seed_noise(dataset: str, preset: str, folder: str | Path = CLAIMS_DIR) -> dict:
+    """The record :func:`save_seed_noise` wrote for ``dataset`` and ``preset``: ``std`` (points; NaN when not
+    measured or never recorded), ``seeds``, ``differences``, ``page``."""
+    path = Path(folder) / f"seed_noise_{dataset}_{preset}.json"
+    record = json.loads(path.read_text()) if path.is_file() else {"seeds": 0, "differences": 0}
+    std = record.get("std")
+    return {"std": math.nan if std is None else float(std), "seeds": int(record.get("seeds", 0)),
+            "differences": int(record.get("differences", 0)), "page": record.get("page", SEED_NOISE_PAGE)}
+
+
+def one_seed_rule(noise: dict) -> str:
+    """One markdown sentence saying what noise a one-seed verdict is read against (``noise``:
+    :func:`load_seed_noise`), for the pages to glue beside their verdicts."""
+    std = noise["std"]
+    if not math.isfinite(std):
+        return (f"With one seed the noise is a fixed {ONE_SEED_NOISE:g} point: no seed-to-seed spread was measured "
+                f"at this preset and dataset (the `{noise['page']}` page measures it when run with several seeds), "
+                "so one-seed verdicts are indicative only.")
+    return (f"With one seed the noise is twice the seed-to-seed standard deviation of a top-1 difference between "
+            f"two methods, {std:.1f} points, measured on the `{noise['page']}` page ({noise['differences']} seed-paired "
+            f"differences over {noise['seeds']} seeds, same preset and dataset): a one-seed difference is read "
+            f"only beyond {max(2.0 * std, ONE_SEED_NOISE):.1f} points.")

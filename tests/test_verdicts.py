@@ -108,3 +108,32 @@ def test_save_claims_rejects_bad_tables(tmp_path):
         V.save_claims(t.drop(columns="verdict"), "p", "d", "s", tmp_path)
     with pytest.raises(ValueError, match="'maybe'"):
         V.save_claims(t.assign(verdict="maybe"), "p", "d", "s", tmp_path)
+
+
+def test_over_seeds_single_seed_reads_the_measured_seed_spread():
+    # one seed, measured spread 2.0 points: noise = 2 · 2.0 = 4.0
+    assert V.over_seeds(3.9, float("nan"), 5.3, 1, seed_std=2.0) == "inconclusive"
+    assert V.over_seeds(4.1, float("nan"), 5.3, 1, seed_std=2.0) == "agrees"
+    assert V.over_seeds(-4.1, float("nan"), 5.3, 1, seed_std=2.0) == "differs"
+    assert V.over_seeds(1.5, float("nan"), 5.3, 1, seed_std=0.1) == "agrees"  # never below the 1-point rule
+    assert V.over_seeds(0.9, float("nan"), 5.3, 1, seed_std=0.1) == "inconclusive"
+    # several seeds: the difference's own spread, the measured one is not used
+    assert V.over_seeds(1.2, 1.0, 5.3, 3, seed_std=5.0) == "agrees"
+
+
+def test_pooled_std_is_the_root_mean_square_of_the_finite_stds():
+    assert V.pooled_std([3.0, 4.0, float("nan")]) == pytest.approx(math.sqrt((9 + 16) / 2))
+    assert math.isnan(V.pooled_std([float("nan")])) and math.isnan(V.pooled_std([]))
+
+
+def test_seed_noise_round_trip_and_reset(tmp_path):
+    assert math.isnan(V.load_seed_noise("synthcc", "cpu", tmp_path)["std"])  # never measured
+    std = V.save_seed_noise([1.0, 3.0, float("nan")], 3, "synthcc", "cpu", tmp_path)
+    assert std == pytest.approx(math.sqrt(5.0))
+    got = V.load_seed_noise("synthcc", "cpu", tmp_path)
+    assert got["std"] == pytest.approx(math.sqrt(5.0)) and got["seeds"] == 3 and got["differences"] == 2
+    assert math.isnan(V.load_seed_noise("synthcc", "smoke", tmp_path)["std"])  # another preset: not shared
+    assert "4.5 points" in V.one_seed_rule(got)  # read beyond 2 · 2.236
+    V.save_seed_noise([1.0, 3.0], 1, "synthcc", "cpu", tmp_path)  # re-run with one seed: nothing measured
+    again = V.load_seed_noise("synthcc", "cpu", tmp_path)
+    assert math.isnan(again["std"]) and "fixed 1 point" in V.one_seed_rule(again)
