@@ -136,6 +136,11 @@ def claims(claim: Sequence[str], ours: Sequence, paper: Sequence | str, verdict:
                          "paper": [text(x) for x in paper], "seeds": seeds, "verdict": list(verdict)})
 
 
+def _record(kind: str, dataset: str, preset: str, folder: str | Path, suffix: str) -> Path:
+    """Where a page's record for ``dataset`` and ``preset`` lives: ``<folder>/<kind>_<dataset>_<preset><suffix>``."""
+    return Path(folder) / f"{kind}_{dataset}_{preset}{suffix}"
+
+
 def save_claims(frame: pd.DataFrame, page: str, dataset: str, preset: str,
                 folder: str | Path = CLAIMS_DIR) -> None:
     """Write a page's claims (columns :data:`CLAIM_COLUMNS`) to ``<folder>/<page>_<dataset>_<preset>.csv`` for the
@@ -150,7 +155,7 @@ def save_claims(frame: pd.DataFrame, page: str, dataset: str, preset: str,
     bad = sorted(set(frame["verdict"]) - set(VERDICTS) - set(NOT_CHECKED))
     if bad:
         raise ValueError(f"{page}: verdicts {bad} are not among {VERDICTS + NOT_CHECKED}")
-    path = Path(folder) / f"{page}_{dataset}_{preset}.csv"
+    path = _record(page, dataset, preset, folder, ".csv")
     path.parent.mkdir(parents=True, exist_ok=True)
     frame[list(CLAIM_COLUMNS)].to_csv(path, index=False)
 
@@ -161,7 +166,7 @@ def load_claims(pages: Sequence[str], dataset: str, preset: str, folder: str | P
     pages that saved none (not executed with these parameters, or checking no claim)."""
     frames, absent = [], []
     for page in pages:
-        path = Path(folder) / f"{page}_{dataset}_{preset}.csv"
+        path = _record(page, dataset, preset, folder, ".csv")
         if path.is_file():
             frames.append(pd.read_csv(path, dtype=str, keep_default_na=False).assign(page=page))
         else:
@@ -189,7 +194,7 @@ def save_seed_noise(stds: Sequence[float], seeds: int, dataset: str, preset: str
     ``preset`` (:func:`load_seed_noise`). With fewer than two seeds nothing is measured and NaN is recorded, so a
     value from an earlier execution never outlives the runs it came from. Returns the pooled std."""
     std = pooled_std(stds) if seeds >= 2 else math.nan
-    path = Path(folder) / f"seed_noise_{dataset}_{preset}.json"
+    path = _record("seed_noise", dataset, preset, folder, ".json")
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {"std": std if math.isfinite(std) else None, "seeds": int(seeds),
               "differences": sum(math.isfinite(float(x)) for x in stds), "page": SEED_NOISE_PAGE}
@@ -200,7 +205,7 @@ def save_seed_noise(stds: Sequence[float], seeds: int, dataset: str, preset: str
 def load_seed_noise(dataset: str, preset: str, folder: str | Path = CLAIMS_DIR) -> dict:
     """The record :func:`save_seed_noise` wrote for ``dataset`` and ``preset``: ``std`` (points; NaN when not
     measured or never recorded), ``seeds``, ``differences``, ``page``."""
-    path = Path(folder) / f"seed_noise_{dataset}_{preset}.json"
+    path = _record("seed_noise", dataset, preset, folder, ".json")
     record = json.loads(path.read_text()) if path.is_file() else {"seeds": 0, "differences": 0}
     std = record.get("std")
     return {"std": math.nan if std is None else float(std), "seeds": int(record.get("seeds", 0)),
