@@ -67,18 +67,18 @@ browser:
 
 # papermill runs every _toc.yml notebook into book/experiments/, then Jupyter Book renders _build/html/.
 book: setup assets synth
-	$(PY) -m rlqlib.book run --preset $(PRESET) --dataset $(DATASET) --root $(DATA_ROOT) --device $(DEVICE) \
+	$(PY) -m rlqlib.book.runner run --preset $(PRESET) --dataset $(DATASET) --root $(DATA_ROOT) --device $(DEVICE) \
 	  --seed $(SEED) --runs-dir $(RUNS_DIR) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(ONLY),--only $(ONLY))
-	$(PY) -m rlqlib.book build $(BOOKFLAGS)
+	$(PY) -m rlqlib.book.runner build $(BOOKFLAGS)
 
 # What the book trains at PRESET, which runs are done and the time left: every page is executed once at the smoke
-# preset into runs-smoke/ (a few minutes, first time only) and its run list replayed at PRESET (rlqlib.plan).
+# preset into runs-smoke/ (a few minutes, first time only) and its run list replayed at PRESET (rlqlib.book.plan).
 plan: setup synth
 	$(VENV)/bin/rlq synth --preset smoke --out data/synthcc-smoke --seed 0 --if-absent
-	test -f runs-smoke/.complete || { $(PY) -m rlqlib.book run --preset smoke --dataset synthcc \
+	test -f runs-smoke/.complete || { $(PY) -m rlqlib.book.runner run --preset smoke --dataset synthcc \
 	  --root data/synthcc-smoke --device cpu --runs-dir runs-smoke --write-to runs-smoke/pages --quiet \
 	  && touch runs-smoke/.complete; }
-	$(PY) -m rlqlib.book plan --from runs-smoke --preset $(PRESET) --dataset $(DATASET) --root $(DATA_ROOT) \
+	$(PY) -m rlqlib.book.runner plan --from runs-smoke --preset $(PRESET) --dataset $(DATASET) --root $(DATA_ROOT) \
 	  --device $(DEVICE) --runs-dir $(RUNS_DIR)
 
 # pose-env (~1 min, once): the MediaPipe estimator test runs on a real photo in CI too.
@@ -86,7 +86,7 @@ test: setup assets browser pose-env
 	$(PY) -m pytest -q
 
 # Optional: the MediaPipe pose estimator in its own environment (mediapipe 0.10.21 pins numpy<2), for users
-# without AlphaPose: `.venv-pose/bin/python -m rlqlib.pose_mediapipe --images DIR --out keypoints.json`.
+# without AlphaPose: `.venv-pose/bin/python -m rlqlib.data.pose_mediapipe --images DIR --out keypoints.json`.
 POSE_VENV := .venv-pose
 .PHONY: pose-env
 pose-env: $(POSE_VENV)/.stamp

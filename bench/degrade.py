@@ -1,4 +1,4 @@
-"""Benchmark: batched rlqlib.degrade vs the reference's per-image PIL / OpenCV / torchvision code, in one run.
+"""Benchmark: batched rlqlib.data.degrade vs the reference's per-image PIL / OpenCV / torchvision code, in one run.
 
 Usage::
 
@@ -9,9 +9,9 @@ Usage::
 The *per-image reference* is the authors' code path (spec §4), one image at a time on HWC uint8 arrays:
 pixelation = PIL resize of the shorter side to r (BICUBIC) then PIL BILINEAR back; motion blur = a k×k line
 kernel rotated with ``cv2.warpAffine`` and applied with ``cv2.filter2D``; out-of-focus = torchvision's
-``gaussian_blur`` (a k×k 2-D kernel). The *batched* version is :func:`rlqlib.degrade.apply` on a (B, 3, H, W)
+``gaussian_blur`` (a k×k 2-D kernel). The *batched* version is :func:`rlqlib.data.degrade.apply` on a (B, 3, H, W)
 uint8 batch with the same per-image parameters (drawn once with ``sample_params``); the mixture row times
-:func:`rlqlib.degrade.degrade` with the ``--mix`` dataset mix (LTCC: ⅓ each) against the per-image loop over
+:func:`rlqlib.data.degrade.degrade` with the ``--mix`` dataset mix (LTCC: ⅓ each) against the per-image loop over
 the same choices and parameters (replayed from the same seed and checked to reproduce its output exactly).
 
 Both run in this process with the current thread count (``torch.set_num_threads`` and ``cv2.setNumThreads``;
@@ -42,7 +42,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import reference_degrade as ref  # noqa: E402
-from rlqlib import degrade  # noqa: E402
+from rlqlib.data import degrade  # noqa: E402
 
 
 def per_image_jobs(artifact: str, params: dict[str, torch.Tensor]) -> list[tuple[Callable, tuple]]:

@@ -1,4 +1,4 @@
-"""Benchmark: rlqlib.evaluate against the reference evaluation pipeline, in one run, with agreement checks.
+"""Benchmark: rlqlib.engine.evaluate against the reference evaluation pipeline, in one run, with agreement checks.
 
 Usage::
 
@@ -44,7 +44,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from rlqlib.evaluate import evaluate, evaluate_distmat  # noqa: E402
+from rlqlib.engine.evaluate import evaluate, evaluate_distmat  # noqa: E402
 
 LAST_QUERIES = 10_000
 

@@ -1,7 +1,7 @@
 """The authors' per-image degradations (spec §4), restated one image at a time, and a SynthCC-like test image.
 
-The straightforward baseline that ``bench/degrade.py`` times and that ``tests/test_degrade.py`` checks the batched
-:mod:`rlqlib.degrade` against (within one uint8 level). Inputs and outputs are (H, W, 3) uint8 arrays, as the
+The straightforward baseline that ``bench/degrade.py`` times and that ``tests/data/test_degrade.py`` checks the batched
+:mod:`rlqlib.data.degrade` against (within one uint8 level). Inputs and outputs are (H, W, 3) uint8 arrays, as the
 reference's PIL/cv2 code sees them; needs ``opencv-python-headless`` (in the lock file).
 """
 
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from rlqlib.tv import import_torchvision
+from rlqlib.methods.tv import import_torchvision
 
 
 def scene(seed: int, h: int = 384, w: int = 192) -> np.ndarray:

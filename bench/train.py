@@ -4,10 +4,10 @@
     .venv/bin/python bench/train.py --preset paper --device cuda       # GPU: ResNet-50 384x192, fp32 vs bf16+CL
 
 Each configuration builds the run's modules (model, heads, optimisers, frozen teacher) exactly as
-:class:`rlqlib.train.Trainer` does, feeds random uint8 images with valid labels (so no dataset is needed),
+:class:`rlqlib.engine.train.Trainer` does, feeds random uint8 images with valid labels (so no dataset is needed),
 runs ``--warmup`` steps and times ``--steps`` more. A CAP step forwards M = P·K images (2·P·K with the cloth
 replica); a TAD step forwards 2B (HQ + LQ) through the student plus B through the teacher. Batch making
-(sampling, recolouring, augmentation: :class:`rlqlib.loader.TrainBatches` over random images and masks) is timed
+(sampling, recolouring, augmentation: :class:`rlqlib.data.loader.TrainBatches` over random images and masks) is timed
 separately (``batch_s``). ``--set KEY=JSON`` applies config overrides to every variant (e.g.
 ``--set data.cloth_aug=false`` for a BM step without the recoloured replica). Prints one JSON line per
 configuration: s/step and images/s (images = what the student forwards) and the 1-minute load average before
@@ -24,11 +24,11 @@ import time
 
 import torch
 
-from rlqlib import config as C
-from rlqlib import loader as Ld
-from rlqlib import model as M
-from rlqlib import steps as S
-from rlqlib.loader import train_augment
+from rlqlib.engine import config as C
+from rlqlib.data import loader as Ld
+from rlqlib.methods.rlq import model as M
+from rlqlib.methods.rlq import steps as S
+from rlqlib.data.loader import train_augment
 
 
 def build(cfg: C.ExperimentConfig, num_ids: int, device: torch.device) -> S.StepContext:
@@ -75,7 +75,7 @@ def cap_batch(cfg: C.ExperimentConfig, num_ids: int, g: torch.Generator, device:
 
 
 def batch_seconds(cfg: C.ExperimentConfig, num_ids: int, device: torch.device, n: int) -> float:
-    """Seconds per batch of :class:`rlqlib.loader.TrainBatches` (24 random images per identity, random masks)."""
+    """Seconds per batch of :class:`rlqlib.data.loader.TrainBatches` (24 random images per identity, random masks)."""
     per_id = 24
     h, w = cfg.data.image_size
     g = torch.Generator(device=device)

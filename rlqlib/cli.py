@@ -26,7 +26,7 @@ from pathlib import Path
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
-    from rlqlib import synth
+    from rlqlib.synthcc import generate as synth
 
     if args.preset not in synth.PRESETS:
         raise SystemExit(f"rlq synth: unknown preset {args.preset!r}; choose from {sorted(synth.PRESETS)}")
@@ -51,7 +51,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from rlqlib import data
+    from rlqlib.data import datasets as data
 
     ds = data.load_dataset(args.dataset, Path(args.root), verify=args.verify)
     print(json.dumps(data.dataset_stats(ds), indent=2))
@@ -59,7 +59,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _cmd_describe(args: argparse.Namespace) -> int:
-    from rlqlib import model
+    from rlqlib.methods.rlq import model
 
     counts = model.count_parameters(
         args.variant, backbone=args.backbone, num_ids=args.num_ids, num_clothes=args.num_clothes,
@@ -70,7 +70,7 @@ def _cmd_describe(args: argparse.Namespace) -> int:
 
 
 def _cmd_poses_cluster(args: argparse.Namespace) -> int:
-    from rlqlib import pose
+    from rlqlib.data import pose
 
     summary = pose.cluster_command(
         args.keypoints, args.k, args.out, variant=args.variant, category=args.category,
@@ -104,7 +104,8 @@ def _init_distributed(device: str) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from rlqlib import config, runs
+    from rlqlib.engine import config
+    from rlqlib.engine import runs
 
     overrides = {"seed": args.seed, "dataset": args.dataset, "root": args.root, **_parse_sets(args.set)}
     if args.device:
@@ -114,8 +115,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     except KeyError as err:  # unknown preset / variant / --set key: a message, not a traceback
         raise ValueError(err.args[0]) from None
     _init_distributed(cfg.runtime.device)
-    from rlqlib.steps import NonFiniteLossError
-    from rlqlib.train import CheckpointError
+    from rlqlib.methods.rlq.steps import NonFiniteLossError
+    from rlqlib.engine.train import CheckpointError
 
     try:
         run = runs.run_or_load(cfg, args.out)
@@ -129,7 +130,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from rlqlib import runs, train
+    from rlqlib.engine import runs
+    from rlqlib.engine import train
 
     run = runs.load_run(args.run)
     cfg = run.config
@@ -141,7 +143,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from rlqlib import evaluate
+    from rlqlib.engine import evaluate
 
     print(json.dumps(evaluate.score_files(args.query, args.gallery, args.protocol), indent=2))
     return 0
@@ -195,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a variant (or load it from the run cache); prints the run folder")
     p.add_argument("--variant", required=True,
                    help="e.g. cal, id-only, bm, cap, tad, rlq, teacher; FIRe²: fire2, fire2-ffm-only, fire2-far-only "
-                        "(rlqlib.config.VARIANTS)")
+                        "(rlqlib.engine.config.VARIANTS)")
     p.add_argument("--preset", default="cpu", help="smoke | cpu | paper")
     p.add_argument("--dataset", default="synthcc", help="target dataset (synthcc, ltcc, prcc, ...)")
     p.add_argument("--root", required=True, help="dataset folder")

@@ -1,0 +1,264 @@
+"""What the book's notebooks call: one study setting, runs over seeds, cached features and results tables.
+
+A notebook's ``parameters`` cell names the preset, dataset, data root, device, seeds and run cache; everything
+else goes through this module so that runs shared between notebooks train once (:func:`rlqlib.engine.runs.run_or_load`)
+and features shared between figures are extracted once per run::
+
+    s = Setting(preset="cpu", dataset="synthcc", root="data/synthcc-cpu", device="cpu", runs_dir="runs")
+    runs = {m: train(s, v, seeds=[0, 1, 2]) for m, v in [("CAL", "cal"), ("RLQ", "rlq")]}
+    long = results(runs)                  # one row per (method, seed, protocol): top1, top5, mAP in %
+    table = mean_std(long)                # "46.4 ± 1.2" per method and protocol/metric
+    q = features(runs["RLQ"][0], s, "query")  # (N, D) L2-normalised, cached in the run folder
+
+Numbers are percentages everywhere in this module (the run's ``metrics.json`` stores fractions).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from rlqlib.engine import config as C
+from rlqlib.data import datasets as Dt
+from rlqlib.engine import evaluate as E
+from rlqlib.data import loader as Ld
+from rlqlib.engine import runs as R
+
+METRICS = ("top1", "top5", "mAP")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where and at what scale a notebook's runs happen (its ``parameters`` cell, minus the seeds).
+
+    Attributes:
+        preset: ``smoke`` | ``cpu`` | ``paper`` (:data:`rlqlib.engine.config.PRESETS`).
+        dataset: target dataset key (``synthcc``, ``ltcc``, ``prcc``, ``last``, ``deepchange``, ``celebreid``).
+        root: its folder.
+        device: ``cpu`` | ``cuda`` (None = the preset's).
+        runs_dir: the run cache shared by all notebooks.
+        threads: CPU threads per run (0 = the preset's).
+    """
+
+    preset: str = "cpu"
+    dataset: str = "synthcc"
+    root: str = "data/synthcc-cpu"
+    device: str | None = "cpu"
+    runs_dir: str = "runs"
+    threads: int = 0
+
+
+OPTIONS_FILE = "rlq-options.json"
+
+
+def data_options(root: str | Path) -> dict[str, Any]:
+    """Config overrides stored with a dataset: ``<root>/rlq-options.json`` (absent: none).
+
+    Real datasets need files that are not part of their archives — the authors' gender and pose-cluster tables,
+    clothes masks, the Celeb-reID folder for TAD — and every notebook's runs need them. Write them once next to the
+    data, as dotted config keys, e.g. ``{"data.gender_csv": "/data/annotations/LTCC_Gender.csv",
+    "data.pose_csv": "/data/annotations/LTCC_Pose_Cluster.csv", "data.mask_root": "/data/LTCC_masks",
+    "tad.external_root": "/data/Celeb-reID"}``.
+
+    Raises:
+        ValueError: the file is not a JSON object of dotted keys.
+    """
+    path = Path(root).expanduser() / OPTIONS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        options = json.loads(path.read_text())
+    except ValueError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); it must be an object of dotted config keys") from None
+    if not isinstance(options, dict) or not all(isinstance(k, str) and "." in k for k in options):
+        raise ValueError(f"{path} must be a JSON object of dotted config keys such as "
+                         '{"data.gender_csv": "...", "tad.external_root": "..."}')
+    return options
+
+
+def config(s: Setting, variant: str, seed: int = 0, **overrides: Any) -> C.ExperimentConfig:
+    """The config of ``variant`` under the setting: the preset and variant, then the dataset's stored options
+    (:func:`data_options`), then ``overrides`` (dotted keys as in :func:`rlqlib.engine.config.make`)."""
+    extra: dict[str, Any] = {"dataset": s.dataset, "root": s.root, "seed": int(seed), **data_options(s.root)}
+    if s.device:
+        extra["device"] = s.device
+    if s.threads:
+        extra["threads"] = s.threads
+    try:
+        return C.make(s.preset, variant, **{**extra, **overrides})
+    except KeyError as err:
+        raise KeyError(f"{err.args[0]} (check {Path(s.root) / OPTIONS_FILE} if the key comes from there)") from None
+
+
+def train(s: Setting, variant: str, seeds: Sequence[int] = (0,), **overrides: Any) -> list[R.Run]:
+    """Train (or load from the cache) ``variant`` once per seed; the runs in seed order."""
+    return [R.run_or_load(config(s, variant, seed, **overrides), s.runs_dir) for seed in seeds]
+
+
+# ------------------------------------------------------------------------------------------ tables
+
+
+def run_metrics(run: R.Run, protocols: Sequence[str] | None = None) -> dict[str, dict[str, float]]:
+    """``{protocol: {top1, top5, mAP}}`` of a run's final evaluation, in %."""
+    ev = run.metrics["eval"]
+    keys = list(ev) if protocols is None else list(protocols)
+    missing = [p for p in keys if p not in ev]
+    if missing:
+        raise KeyError(f"{run.dir}: no {missing} results (has {sorted(ev)}); the dataset's protocols differ")
+    return {p: {m: 100.0 * float(ev[p][m]) for m in METRICS if m in ev[p]} for p in keys}
+
+
+def results(runs: Mapping[str, Sequence[R.Run]], protocols: Sequence[str] | None = None) -> pd.DataFrame:
+    """Long table of every run's final metrics: columns ``method, seed, protocol, top1, top5, mAP`` (in %).
+
+    Args:
+        runs: row label (method) → its runs (one per seed), e.g. from :func:`train`.
+        protocols: protocols to keep (default: all the run evaluated).
+    """
+    rows = []
+    for method, rs in runs.items():
+        for run in rs:
+            for protocol, values in run_metrics(run, protocols).items():
+                rows.append({"method": method, "seed": run.config.runtime.seed, "protocol": protocol, **values})
+    return pd.DataFrame(rows, columns=["method", "seed", "protocol", *METRICS])
+
+
+def aggregate(long: pd.DataFrame) -> pd.DataFrame:
+    """Mean, sample std (ddof=1; NaN for one seed) and seed count per method × protocol × metric.
+
+    Returns:
+        Columns ``method, protocol, metric, mean, std, n`` (methods in first-appearance order).
+    """
+    melted = long.melt(id_vars=["method", "seed", "protocol"], value_vars=[m for m in METRICS if m in long],
+                       var_name="metric")
+    g = melted.groupby(["method", "protocol", "metric"], sort=False)["value"]
+    out = g.agg(mean="mean", std=lambda v: v.std(ddof=1) if len(v) > 1 else np.nan, n="count").reset_index()
+    return out
+
+
+def mean_std(long: pd.DataFrame, metrics: Sequence[str] = ("top1", "mAP"), digits: int = 1) -> pd.DataFrame:
+    """A display table: rows = methods, columns = (protocol, metric), cells ``mean ± std`` (one seed: ``mean``)."""
+    agg = aggregate(long)
+    agg = agg[agg["metric"].isin(metrics)]
+
+    def cell(r: pd.Series) -> str:
+        return f"{r['mean']:.{digits}f}" if np.isnan(r["std"]) else f"{r['mean']:.{digits}f} ± {r['std']:.{digits}f}"
+
+    agg = agg.assign(cell=agg.apply(cell, axis=1))
+    table = agg.pivot(index="method", columns=["protocol", "metric"], values="cell")
+    order = list(dict.fromkeys(long["method"]))
+    cols = [(p, m) for p in dict.fromkeys(long["protocol"]) for m in metrics if (p, m) in table.columns]
+    return table.loc[order, cols]
+
+
+def paired_delta(long: pd.DataFrame, method: str, baseline: str, protocol: str, metric: str = "top1"
+                 ) -> tuple[float, float, int]:
+    """Mean and std (ddof=1, NaN for one seed) of ``method − baseline`` over the seeds both have, and their count."""
+    sel = long[long["protocol"] == protocol].pivot_table(index="seed", columns="method", values=metric)
+    if method not in sel or baseline not in sel:
+        raise KeyError(f"paired_delta: {method!r} or {baseline!r} has no {protocol!r} results")
+    d = (sel[method] - sel[baseline]).dropna()
+    return float(d.mean()), float(d.std(ddof=1)) if len(d) > 1 else float("nan"), int(len(d))
+
+
+# ------------------------------------------------------------------------------------------ features
+
+
+@functools.lru_cache(maxsize=4)
+def dataset(name: str, root: str) -> Dt.ReIDDataset:
+    """The dataset (loaded once per process)."""
+    return Dt.load_dataset(name, Path(root))
+
+
+@functools.lru_cache(maxsize=8)
+def _images(name: str, root: str, split: str, size: tuple[int, int]) -> torch.Tensor:
+    ds = dataset(name, root)
+    return Ld.load_images([x.path for x in ds.splits[split]], size)
+
+
+def split_images(s: Setting, split: str, size: tuple[int, int]) -> torch.Tensor:
+    """(N,3,H,W) uint8 images of a split of the setting's dataset, in dataset order (cached per process)."""
+    return _images(s.dataset, str(s.root), split, tuple(size))
+
+
+def _device(s: Setting, run: R.Run) -> torch.device:
+    return torch.device(s.device or run.config.runtime.device)
+
+
+def embed(run: R.Run, images: torch.Tensor, s: Setting, tag: str | None = None) -> torch.Tensor:
+    """Inference features (spec §1.5: flip TTA, L2 norm) of ``images`` under ``run``'s model, on CPU.
+
+    Args:
+        run: a finished run.
+        images: (N,3,H,W) uint8 at the run's input size.
+        s: the setting (device).
+        tag: cache name; with a tag the features are saved as ``<run>/features/<tag>.pt`` and reused (the tag must
+            identify the images: :func:`features` builds one from the dataset, split and a fingerprint).
+    """
+    path = run.dir / "features" / f"{tag}.pt" if tag else None
+    if path is not None and path.is_file():
+        return torch.load(path, weights_only=True)
+    dev = _device(s, run)
+    model = run.load_model(dev)
+    rt = run.config.runtime
+    feats = E.extract_features(model, images, rt.eval_batch_size, dev,
+                               amp=dev.type == "cuda" and rt.amp != "none", channels_last=rt.channels_last).cpu()
+    if path is not None:
+        path.parent.mkdir(exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save(feats, tmp)
+        tmp.replace(path)
+    return feats
+
+
+def _fingerprint(s: Setting, split: str) -> str:
+    ds = dataset(s.dataset, str(s.root))
+    names = "\n".join(str(x.path) for x in ds.splits[split])
+    return hashlib.sha256(names.encode()).hexdigest()[:12]
+
+
+def features(run: R.Run, s: Setting, split: str) -> torch.Tensor:
+    """(N, D) features of a split of the setting's dataset under ``run``'s model (cached in the run folder)."""
+    size = tuple(run.config.data.image_size)
+    tag = f"{s.dataset}-{split}-{size[0]}x{size[1]}-{_fingerprint(s, split)}"
+    return embed(run, split_images(s, split, size), s, tag)
+
+
+def labels(s: Setting, split: str) -> pd.DataFrame:
+    """Per-image ``path, pid, camid, clothes_id`` of a split, in dataset order; for SynthCC also its metadata
+    columns (``outfit, gender, pose_family, view, artifact, artifact_param, artifact_strength``)."""
+    ds = dataset(s.dataset, str(s.root))
+    df = pd.DataFrame([{"path": str(x.path), "pid": x.pid, "camid": x.camid, "clothes_id": x.clothes_id}
+                       for x in ds.splits[split]])
+    if s.dataset == "synthcc":
+        meta = Dt.synthcc_metadata(Path(s.root))
+        folder = {"gallery": "test"}.get(split, split)  # SynthCC keeps LTCC's folder names
+        meta = meta[meta["split"] == folder].drop(columns=["split", "pid", "camid"]).set_index("image")
+        names = df["path"].map(lambda p: Path(p).name)
+        missing = sorted(set(names) - set(meta.index))
+        if missing:
+            raise Dt.DatasetError(f"{s.root}/annotations/metadata.csv has no rows for {len(missing)} {split} images "
+                                  f"(e.g. {missing[0]}); regenerate the folder with `rlq synth`")
+        df = pd.concat([df, meta.loc[names].reset_index(drop=True)], axis=1)
+    return df
+
+
+def describe_runs(runs: Mapping[str, Sequence[R.Run]]) -> pd.DataFrame:
+    """Which run folder backs each (method, seed), whether it was trained now, and its wall time (minutes)."""
+    rows = []
+    for method, rs in runs.items():
+        for run in rs:
+            prov = run.dir / "provenance.json"
+            wall = json.loads(prov.read_text()).get("wall_s") if prov.is_file() else None
+            rows.append({"method": method, "seed": run.config.runtime.seed, "run": run.dir.name,
+                         "trained_now": run.trained, "minutes": None if wall is None else round(wall / 60, 1)})
+    return pd.DataFrame(rows, columns=["method", "seed", "run", "trained_now", "minutes"])

@@ -1,0 +1,460 @@
+"""The book runner: papermill executes the notebooks listed in ``_toc.yml``, then Jupyter Book renders them.
+
+Flow (what ``make book`` does)::
+
+    notebooks/<name>.ipynb  --papermill-->  book/experiments/<name>.ipynb  --jupyter-book build .-->  _build/html
+
+Every chapter of ``_toc.yml`` that lives under the output folder (``book/experiments/``) is a notebook to run,
+in table-of-contents order, from the source folder (``notebooks/``). Each notebook receives only the
+parameters its ``parameters`` cell declares (``preset``, ``dataset``, ``root``, ``device``, ``seed``/``seeds``...).
+A failing notebook stops the run with :class:`NotebookFailed`, which names the notebook, the cell and the error;
+the executed notebooks before it, and the partial output of the failing one, stay on disk.
+
+Command line (``print`` is used only here)::
+
+    python -m rlqlib.book.runner run [--preset P --dataset D --root R --device X --seed N --seeds 0,1,2 --only NAME]
+    python -m rlqlib.book.runner build [-W]
+    python -m rlqlib.book.runner plan --from RUNS_SMOKE [--preset P --dataset D --root R --runs-dir RUNS]  (rlqlib.book.plan)
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+#: Per-notebook counts in the summary, from the run cache's ledger (``runs/ledger.jsonl``).
+REPORTED_COUNTS = ("runs_trained", "runs_loaded")
+
+
+class BookError(RuntimeError):
+    """The table of contents, a source notebook or the book build is not what the runner expects."""
+
+
+class NotebookFailed(BookError):
+    """A notebook raised while papermill executed it.
+
+    Attributes:
+        notebook: the chapter name (``tab1_datasets``).
+        rows: summary rows of every notebook attempted so far, the failed one last.
+    """
+
+    def __init__(self, message: str, notebook: str, rows: list[dict]):
+        super().__init__(message)
+        self.notebook = notebook
+        self.rows = rows
+
+
+def _toc_files(node: Any) -> Iterator[str]:
+    """Yield every ``file`` entry of a parsed ``_toc.yml`` (root, parts, chapters, sections), in order."""
+    if isinstance(node, dict):
+        for key in ("root", "file"):
+            if isinstance(node.get(key), str):
+                yield node[key]
+        for key in ("parts", "chapters", "sections"):
+            for child in node.get(key) or []:
+                yield from _toc_files(child)
+    elif isinstance(node, list):
+        for child in node:
+            yield from _toc_files(child)
+
+
+def toc_pages(toc: str | Path = "_toc.yml") -> list[str]:
+    """Every page of a jb-book ``_toc.yml`` (root, parts, chapters, sections), in order, as written there.
+
+    Raises:
+        BookError: the toc file is missing or not a mapping.
+    """
+    toc = Path(toc)
+    if not toc.is_file():
+        raise BookError(f"table of contents {toc} not found; run from the book root or pass toc=")
+    parsed = yaml.safe_load(toc.read_text())
+    if not isinstance(parsed, dict) or "root" not in parsed:
+        raise BookError(f"{toc} is not a jb-book table of contents (expected a mapping with `root:`)")
+    return list(_toc_files(parsed))
+
+
+def toc_notebooks(toc: str | Path = "_toc.yml", out_dir: str | Path = "book/experiments") -> list[str]:
+    """Names of the notebooks the book needs: the ``_toc.yml`` entries under ``out_dir``, in order.
+
+    Entries are resolved relative to the folder holding ``toc``; ``out_dir`` relative to the current directory.
+    An entry ``book/experiments/tab1_datasets`` (with or without ``.ipynb``) gives ``tab1_datasets``; a nested
+    entry ``book/experiments/ablations/taus`` gives ``ablations/taus``. Markdown pages are not notebooks.
+
+    Args:
+        toc: path to the Jupyter Book table of contents.
+        out_dir: folder the executed notebooks are written to.
+
+    Returns:
+        The notebook names, without suffix, in table-of-contents order.
+
+    Raises:
+        BookError: the toc file is missing or not a mapping.
+    """
+    toc = Path(toc)
+    entries = toc_pages(toc)
+    out = Path(out_dir).resolve()
+    names: list[str] = []
+    for entry in entries:
+        path = Path(entry)
+        if path.suffix not in ("", ".ipynb"):
+            continue
+        target = (toc.parent / path).resolve()
+        if target.is_relative_to(out):
+            names.append(target.relative_to(out).with_suffix("").as_posix())
+    return names
+
+
+#: Longest wait (s) on one kernel socket before polling it again; see :func:`kernel_manager_class`.
+SOCKET_POLL_S = 1.0
+
+
+@functools.cache
+def kernel_manager_class() -> type:
+    """A Jupyter kernel manager whose clients never wait on a kernel socket without a time limit.
+
+    Works around an upstream hang (nbclient issue #312, pyzmq issue #1558): nbclient waits for a cell's
+    ``execute_reply`` with ``shell_channel.get_msg(timeout=None)``; with ``zmq.asyncio`` the wake-up for a
+    message can be missed (edge-triggered socket FD), and then papermill waits forever on an idle kernel.
+    Measured here: about 1 run in 5 of a notebook that displays an ``ipywidgets.Output`` hung (0 in 25 with
+    this class). A poll *with* a timeout does see the message when it expires, so these channels split every
+    wait into polls of at most :data:`SOCKET_POLL_S`: same messages, same order, same overall timeout, at most
+    that much extra latency when a wake-up is missed.
+    """
+    from queue import Empty
+
+    from jupyter_client import AsyncKernelManager
+    from jupyter_client.asynchronous import AsyncKernelClient
+    from jupyter_client.channels import AsyncZMQSocketChannel
+    from traitlets import Type
+
+    class PollingChannel(AsyncZMQSocketChannel):
+        async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                left = SOCKET_POLL_S if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    return await super().get_msg(min(SOCKET_POLL_S, left))
+                except Empty:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise
+
+    class PollingKernelClient(AsyncKernelClient):
+        shell_channel_class = Type(PollingChannel)
+        iopub_channel_class = Type(PollingChannel)
+
+    class PollingKernelManager(AsyncKernelManager):
+        client_factory = Type(PollingKernelClient, klass=AsyncKernelClient, config=True)
+
+    return PollingKernelManager
+
+
+def _declared_parameters(notebook: Path) -> set[str]:
+    """Names assigned in the notebook's ``parameters`` cell (papermill's own inference)."""
+    from papermill import inspect_notebook
+
+    return set(inspect_notebook(str(notebook)))
+
+
+def _first_line(source: str) -> str:
+    lines = [line for line in source.splitlines() if line.strip()]
+    return lines[0].strip() if lines else "<empty cell>"
+
+
+def _source_cell_index(src: Path, source: str) -> int | None:
+    """Index (0-based) of the source-notebook cell whose text is ``source``; None when not found."""
+    import nbformat
+
+    cells = nbformat.read(src, as_version=4).cells
+    return next((i for i, cell in enumerate(cells) if cell.source == source), None)
+
+
+def _failure_message(name: str, src: Path, dst: Path, exc: Exception) -> str:
+    """One paragraph naming the notebook, the cell (index in the source notebook, first line) and the error."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
+        index = _source_cell_index(src, exc.source)
+        cell = f"cell {index}" if index is not None else f"cell {exc.cell_index} of the executed notebook"
+        where = f"{cell} (In [{exc.exec_count}], `{_first_line(exc.source)}`)"
+        error = f"{exc.ename}: {exc.evalue}"
+    else:
+        where = "outside a cell (kernel start, timeout or kernel death)"
+        error = f"{type(exc).__name__}: {exc}"
+    return (
+        f"notebook '{name}' ({src}) failed at {where} with {error}. "
+        f"The partial output is in {dst}; fix the notebook or rerun only it with "
+        f"`python -m rlqlib.book.runner run --only {name}`."
+    )
+
+
+def page_title(notebook: str | Path) -> str:
+    """A notebook's title: the text of its first markdown heading (its file name when it has none)."""
+    import json
+
+    for cell in json.loads(Path(notebook).read_text())["cells"]:
+        if cell["cell_type"] == "markdown":
+            for line in "".join(cell["source"]).splitlines():
+                if line.startswith("#"):
+                    return line.lstrip("#").strip()
+    return Path(notebook).stem
+
+
+def _ledger(runs_dir: Path | None, start: int, tag: str | None = None) -> tuple[dict[str, int], int]:
+    """Runs trained/loaded since byte ``start`` of the run cache's ledger with ``tag``
+    (:func:`rlqlib.engine.runs.ledger_counts`)."""
+    if runs_dir is None:
+        return {"trained": 0, "loaded": 0}, start
+    from rlqlib.engine.runs import ledger_counts
+
+    return ledger_counts(runs_dir, start, tag)
+
+
+def run_notebooks(
+    toc: str | Path = "_toc.yml",
+    parameters: dict[str, Any] | None = None,
+    only: Sequence[str] | None = None,
+    out_dir: str | Path = "book/experiments",
+    src_dir: str | Path = "notebooks",
+    kernel: str = "python3",
+    log_output: bool = True,
+    cwd: str | Path | None = None,
+    cell_timeout: float | None = None,
+    runs_dir: str | Path | None = "runs",
+    write_to: str | Path | None = None,
+) -> list[dict]:
+    """Execute, with papermill, every notebook of the book (or the ``only`` ones), in table-of-contents order.
+
+    Args:
+        toc: the Jupyter Book ``_toc.yml``.
+        parameters: candidate parameters (``preset``, ``dataset``, ``root``, ``device``, ``seed``...). Each notebook
+            gets only those its ``parameters`` cell declares; the others keep their defaults.
+        only: chapter names to run (e.g. ``["tab1_datasets"]``); None runs all.
+        out_dir: where executed notebooks are written (``<out_dir>/<name>.ipynb``), the folder ``_toc.yml`` points at.
+        src_dir: where the source notebooks are (``<src_dir>/<name>.ipynb``).
+        kernel: Jupyter kernel name.
+        log_output: stream each cell's output to the ``papermill`` logger (INFO).
+        cwd: working directory of the kernels; None is the current directory (the repository root under make).
+        cell_timeout: seconds one cell may run before the notebook fails; None waits as long as it takes.
+        runs_dir: the run cache the notebooks use (relative to ``cwd``); a notebook's trained/loaded runs are counted
+            from its ledger, only the lines its own kernel wrote (tagged, :data:`rlqlib.engine.runs.TAG_ENV`; None: not
+            counted). Passed as the ``runs_dir`` parameter to notebooks declaring it.
+        write_to: write the executed notebooks here instead of ``out_dir`` (a scratch execution that must not
+            replace the book's pages, e.g. the smoke book behind ``make plan``).
+
+    Returns:
+        One row per notebook: ``notebook``, ``status`` (``ok``), ``minutes``, ``injected`` (parameter names) and the
+        counts of :data:`REPORTED_COUNTS` (from the run cache's ledger).
+
+    Raises:
+        BookError: a requested name is not in the toc, or a source notebook is missing (checked before running).
+        NotebookFailed: a notebook raised; its ``rows`` include the failed notebook (status ``failed``).
+    """
+    import papermill
+
+    from rlqlib.engine.runs import TAG_ENV
+
+    parameters = dict(parameters or {})
+    ledger_dir = None
+    if runs_dir is not None:
+        parameters.setdefault("runs_dir", str(runs_dir))
+        ledger_dir = Path(cwd or ".") / runs_dir
+    names = toc_notebooks(toc, out_dir)
+    if only:
+        unknown = [name for name in only if name not in names]
+        if unknown:
+            raise BookError(f"--only {unknown} not in {toc}; its notebooks are {names}")
+        names = [name for name in names if name in only]
+    src_dir, out_dir = Path(src_dir), Path(out_dir)
+    missing = [str(src_dir / f"{name}.ipynb") for name in names if not (src_dir / f"{name}.ipynb").is_file()]
+    if missing:
+        raise BookError(f"{toc} lists notebooks whose sources do not exist: {missing}; add them or edit {toc}")
+
+    rows: list[dict] = []
+    for name in names:
+        src, dst = src_dir / f"{name}.ipynb", Path(write_to or out_dir) / f"{name}.ipynb"
+        declared = _declared_parameters(src)
+        injected = {key: value for key, value in parameters.items() if key in declared}
+        if not declared:
+            log.warning("%s has no cell tagged `parameters`; running it with its own values", src)
+        log.info("running %s -> %s with %s", src, dst, injected)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        row: dict[str, Any] = {"notebook": name, "status": "ok", "minutes": 0.0, "injected": sorted(injected)}
+        rows.append(row)
+        _, offset = _ledger(ledger_dir, 0)
+        tag = f"{name}:{os.getpid()}:{time.time_ns()}"  # this execution's ledger lines (the kernel inherits it)
+        previous_tag = os.environ.get(TAG_ENV)
+        os.environ[TAG_ENV] = tag
+        try:
+            papermill.execute_notebook(
+                str(src), str(dst), parameters=injected, kernel_name=kernel, progress_bar=False,
+                log_output=log_output, cwd=str(cwd) if cwd is not None else None,
+                execution_timeout=cell_timeout, kernel_manager_class=kernel_manager_class(),
+            )
+        except Exception as exc:  # any failure stops the book; re-raised with the notebook named
+            counts, _ = _ledger(ledger_dir, offset, tag)
+            row.update(status="failed", minutes=(time.perf_counter() - start) / 60,
+                       runs_trained=counts["trained"], runs_loaded=counts["loaded"])
+            raise NotebookFailed(_failure_message(name, src, dst, exc), name, rows) from exc
+        finally:
+            if previous_tag is None:
+                os.environ.pop(TAG_ENV, None)
+            else:
+                os.environ[TAG_ENV] = previous_tag
+        counts, _ = _ledger(ledger_dir, offset, tag)
+        row.update(minutes=(time.perf_counter() - start) / 60, runs_trained=counts["trained"],
+                   runs_loaded=counts["loaded"])
+    return rows
+
+
+def format_summary(rows: Sequence[dict]) -> str:
+    """A fixed-width text table of :func:`run_notebooks` rows (notebook, status, minutes, counts)."""
+    header = ("notebook", "status", "minutes", *REPORTED_COUNTS)
+    body = [
+        (r["notebook"], r["status"], f"{r['minutes']:.2f}", *(str(r.get(k, 0)) for k in REPORTED_COUNTS))
+        for r in rows
+    ]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *body)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in (header, *body)]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def jupyter_book_executable() -> Path:
+    """The ``jupyter-book`` script of the running virtualenv (next to ``sys.executable``)."""
+    exe = Path(sys.executable).parent / "jupyter-book"
+    if not exe.is_file():
+        raise BookError(f"{exe} not found; install the book extras into this environment (`make setup`)")
+    return exe
+
+
+def build_book(
+    root: str | Path = ".", strict: bool = False, capture: bool = False
+) -> subprocess.CompletedProcess:
+    """Render the HTML book with ``jupyter-book build <root>`` (no notebook execution: ``execute_notebooks: off``).
+
+    Args:
+        root: the book root (holds ``_config.yml`` and ``_toc.yml``).
+        strict: warnings are errors: adds ``-W -n --keep-going`` (nitpicky, report every warning) and ``--all``
+            (rebuild every page, so warnings of unchanged pages are not hidden by Sphinx's cache).
+        capture: capture stdout+stderr (returned, and quoted in the error) instead of streaming them.
+
+    Returns:
+        The completed process (``stdout`` holds the log when ``capture``).
+
+    Raises:
+        BookError: the build failed; the message holds the command and, when captured, the last 60 log lines.
+    """
+    cmd = [str(jupyter_book_executable()), "build", str(root)]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going", "--all"]
+    log.info("%s", " ".join(cmd))
+    proc = subprocess.run(
+        cmd, text=True, stdout=subprocess.PIPE if capture else None,
+        stderr=subprocess.STDOUT if capture else None,
+    )
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout or "").splitlines()[-60:])
+        raise BookError(f"`{' '.join(cmd)}` exited with {proc.returncode}" + (f":\n{tail}" if tail else ""))
+    return proc
+
+
+def _seed_list(text: str) -> list[int]:
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds expects comma-separated integers like 0,1,2, got {text!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point (``python -m rlqlib.book.runner``); returns the exit status."""
+    parser = argparse.ArgumentParser(prog="python -m rlqlib.book.runner", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="papermill every notebook of _toc.yml into book/experiments/")
+    run.add_argument("--preset", help="experiment preset (smoke, cpu, paper)")
+    run.add_argument("--dataset", help="dataset registry key (synthcc, ltcc, prcc, ...)")
+    run.add_argument("--root", help="dataset root folder")
+    run.add_argument("--device", help="torch device (cpu, cuda)")
+    run.add_argument("--seed", type=int, help="seed for notebooks that declare `seed`")
+    run.add_argument("--seeds", type=_seed_list, help="comma-separated seeds for notebooks that declare `seeds`")
+    run.add_argument("--runs-dir", default="runs", help="the run cache shared by the notebooks")
+    run.add_argument("--only", action="append", metavar="NAME", help="run only this chapter (repeatable)")
+    run.add_argument("--toc", default="_toc.yml")
+    run.add_argument("--out-dir", default="book/experiments")
+    run.add_argument("--src-dir", default="notebooks")
+    run.add_argument("--write-to", help="write the executed notebooks here instead of --out-dir (scratch runs)")
+    run.add_argument("--kernel", default="python3")
+    run.add_argument("--quiet", action="store_true", help="do not stream cell output")
+    build = sub.add_parser("build", help="jupyter-book build the HTML book (no execution)")
+    build.add_argument("-W", dest="strict", action="store_true", help="warnings are errors (-W -n --keep-going)")
+    build.add_argument("--root", default=".", help="book root (default: .)")
+    plan = sub.add_parser("plan", help="the runs the book trains at a preset (from an executed smoke book), "
+                                       "which are done, and the estimated time left")
+    plan.add_argument("--from", dest="source", required=True, help="run cache of an executed book (e.g. runs-smoke)")
+    plan.add_argument("--preset", default="cpu")
+    plan.add_argument("--dataset", default="synthcc")
+    plan.add_argument("--root", default="data/synthcc-cpu")
+    plan.add_argument("--device", default=None)
+    plan.add_argument("--runs-dir", default="runs", help="the target run cache")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    if args.command == "plan":
+        from rlqlib.book import plan as P
+
+        try:
+            table = P.plan(args.source, args.preset, args.dataset, args.root, args.runs_dir, args.device)
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        shown = table.assign(minutes=table["minutes"].round(1))[
+            ["state", "epochs", "minutes", "variant", "seed", "run", "overrides", "pages"]]  # the long lists last
+        print(shown.to_string(index=False, justify="left", formatters={c: f"{{:<{shown[c].str.len().max()}}}".format
+                                                       for c in ("variant", "run", "overrides", "pages")}))
+        t = P.summary(table)
+        print(f"\n{t['runs']} runs at preset {args.preset}: {t['done']} done, {t['started']} started, "
+              f"{t['to do']} to do; about {t['minutes_left'] / 60:.1f} single-run hours left"
+              + (f" ({t['unestimated']} runs without an estimate yet)" if t["unestimated"] else ""))
+        return 0
+
+    if args.command == "build":
+        try:
+            build_book(args.root, strict=args.strict)
+        except BookError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"book: {Path(args.root) / '_build' / 'html' / 'index.html'}")
+        return 0
+
+    keys = ("preset", "dataset", "root", "device", "seed", "seeds")
+    parameters = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
+    try:
+        rows = run_notebooks(
+            args.toc, parameters, only=args.only, out_dir=args.out_dir, src_dir=args.src_dir,
+            kernel=args.kernel, log_output=not args.quiet, runs_dir=args.runs_dir, write_to=args.write_to,
+        )
+    except NotebookFailed as exc:
+        print("\n" + format_summary(exc.rows))
+        print(f"\nerror: {exc}", file=sys.stderr)
+        return 1
+    except BookError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print("\n" + format_summary(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data tier: datasets on disk, annotations, pose labels, degradations, transforms and training batches."""

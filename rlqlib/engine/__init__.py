@@ -1,0 +1,1 @@
+"""Engine tier: experiment configuration, training loop, evaluation and the run cache."""

@@ -1,0 +1,216 @@
+"""The run cache: every training run lives in ``<runs_dir>/<variant>-<hash12>/``, keyed by its resolved config.
+
+:func:`run_or_load` trains a configuration once and loads it afterwards::
+
+    run = run_or_load(make("cpu", "rlq", root="data/synthcc-cpu"), "runs")
+    run.metrics["eval"]["cc"]["top1"], run.dir, run.trained
+
+A run folder holds ``config.json`` (the resolved config, its hash and the data fingerprint), ``metrics.jsonl``
+(one line per epoch), ``metrics.json`` (final; its presence marks the run as complete), ``checkpoint.pt``
+(resumable; an interrupted run continues from it on the next call) and ``provenance.json`` (git SHA and
+dirty flag, package versions, device, seed, threads, world size, wall time; no host name, no timestamps).
+
+A TAD student depends on its teacher run (variant ``teacher``, :func:`rlqlib.engine.config.teacher_config`): the
+teacher is trained or loaded first and its hash becomes part of the student's resolved config.
+:data:`RUN_COUNTS` counts the runs trained and loaded in this process, and every call appends a line
+``{"event": "trained"|"loaded", "run": "<folder name>"[, "tag": ...]}`` to ``<runs_dir>/ledger.jsonl``
+(:func:`ledger_counts`). The book runner counts a notebook's runs from it: it sets :data:`TAG_ENV` for the
+notebook's kernel, every line that kernel writes carries the tag, and only those lines are counted — so ``rlq
+train`` processes filling the same runs folder at the same time do not inflate a notebook's counts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from rlqlib.engine import config as C
+from rlqlib.engine import train as T
+
+log = logging.getLogger(__name__)
+
+RUN_COUNTS: dict[str, int] = {"trained": 0, "loaded": 0}
+LEDGER = "ledger.jsonl"
+TAG_ENV = "RLQ_LEDGER_TAG"  # environment variable: a tag written on this process's ledger lines
+
+
+def _record(runs_dir: str | Path, event: str, run_dir: Path) -> None:
+    """Append one ledger line (rank 0 only; one short write, so concurrent notebooks do not interleave lines),
+    tagged with :data:`TAG_ENV` when it is set."""
+    RUN_COUNTS[event] += 1
+    if _rank() == 0:
+        Path(runs_dir).mkdir(parents=True, exist_ok=True)
+        line = {"event": event, "run": run_dir.name}
+        if os.environ.get(TAG_ENV):
+            line["tag"] = os.environ[TAG_ENV]
+        with open(Path(runs_dir) / LEDGER, "a") as fh:
+            fh.write(json.dumps(line) + "\n")
+
+
+def ledger_counts(runs_dir: str | Path, start: int = 0, tag: str | None = None) -> tuple[dict[str, int], int]:
+    """Runs trained/loaded recorded in ``<runs_dir>/ledger.jsonl`` from byte offset ``start``.
+
+    Args:
+        tag: count only the lines with this tag (:data:`TAG_ENV`); None counts every line.
+
+    Returns:
+        (``{"trained": n, "loaded": m}``, the ledger's current size, to pass as ``start`` next time).
+    """
+    path = Path(runs_dir) / LEDGER
+    counts = {"trained": 0, "loaded": 0}
+    if not path.is_file():
+        return counts, 0
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        chunk = fh.read()
+    for line in chunk.decode().splitlines():
+        entry = json.loads(line)
+        if entry.get("event") in counts and (tag is None or entry.get("tag") == tag):
+            counts[entry["event"]] += 1
+    return counts, start + len(chunk)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A finished run.
+
+    Attributes:
+        dir: the run folder.
+        config: the resolved config.
+        hash: its run-cache key (full sha256 hex).
+        metrics: the final metrics (``metrics.json``).
+        trained: True if this call trained it, False if it was loaded from the cache.
+    """
+
+    dir: Path
+    config: C.ExperimentConfig
+    hash: str
+    metrics: dict[str, Any]
+    trained: bool
+
+    def load_model(self, device: str | torch.device = "cpu") -> torch.nn.Module:
+        """The trained model in eval mode (its forward gives the inference feature [f_cal, f_bot])."""
+        return T.load_run_model(self.dir, device)
+
+    def history(self) -> list[dict[str, Any]]:
+        """Per-epoch records from ``metrics.jsonl``."""
+        path = self.dir / "metrics.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _rank() -> int:
+    dist = torch.distributed
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def _git(args: list[str]) -> str | None:
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        done = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def provenance(cfg: C.ExperimentConfig, wall_s: float, resumed_epochs: int = 0) -> dict[str, Any]:
+    """Where and with what a run was made (no host name, no timestamps).
+
+    ``wall_s`` is the whole run's training time: for a run resumed after ``resumed_epochs`` epochs, the caller adds
+    those epochs' recorded seconds (:func:`earlier_epochs`) to the time of the session that finished it.
+    """
+    import numpy
+
+    dist = torch.distributed
+    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    dev = torch.device(cfg.runtime.device)
+    device_name = torch.cuda.get_device_name(dev) if dev.type == "cuda" and torch.cuda.is_available() else \
+        (platform.processor() or platform.machine())
+    status = _git(["status", "--porcelain", "--untracked-files=no"])
+    return {
+        "git_sha": _git(["rev-parse", "HEAD"]), "git_dirty": bool(status) if status is not None else None,
+        "python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__,
+        "device": str(cfg.runtime.device), "device_name": device_name, "amp": cfg.runtime.amp,
+        "seed": cfg.runtime.seed, "threads": torch.get_num_threads(), "world_size": world,
+        "wall_s": round(wall_s, 2), "resumed_epochs": resumed_epochs,
+    }
+
+
+def earlier_epochs(run_dir: Path) -> tuple[int, float]:
+    """Epochs a run folder already holds from earlier sessions, and their recorded seconds (0, 0.0 for a new run)."""
+    path = run_dir / "metrics.jsonl"
+    if not (run_dir / T.CHECKPOINT).is_file() or not path.is_file():
+        return 0, 0.0
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return len(records), float(sum(r.get("seconds", 0.0) for r in records))
+
+
+def resolve_with_teacher(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs") -> tuple[C.ExperimentConfig,
+                                                                                           Run | None]:
+    """Resolve ``cfg`` (training or loading its teacher run first when it distils from one)."""
+    if not C.needs_teacher(cfg):
+        return C.resolve(cfg), None
+    teacher = run_or_load(C.teacher_config(cfg), runs_dir)
+    return C.resolve(cfg, teacher.hash), teacher
+
+
+def run_dir_for(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs") -> Path:
+    """``<runs_dir>/<variant>-<hash12>`` of an already resolved config."""
+    return Path(runs_dir) / f"{cfg.variant}-{C.run_hash(cfg)[:12]}"
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """A finished run from its folder (no training)."""
+    d = Path(run_dir)
+    for name in ("config.json", "metrics.json"):
+        if not (d / name).is_file():
+            raise FileNotFoundError(f"{d} is not a finished run: {name} is missing (train it with `rlq train`)")
+    saved = json.loads((d / "config.json").read_text())
+    return Run(d, C.from_dict(saved["config"]), saved["hash"], json.loads((d / "metrics.json").read_text()), False)
+
+
+def run_or_load(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs") -> Run:
+    """Train ``cfg`` once (resuming an interrupted attempt) or load the finished run from the cache.
+
+    Works unchanged under ``torchrun``: every process calls it; rank 0 writes the files.
+
+    Args:
+        cfg: the config (from :func:`rlqlib.engine.config.make`); its teacher is resolved here.
+        runs_dir: the cache folder.
+
+    Returns:
+        The :class:`Run`; ``run.trained`` tells whether this call trained it (also counted in
+        :data:`RUN_COUNTS`).
+    """
+    cfg, teacher = resolve_with_teacher(cfg, runs_dir)
+    h = C.run_hash(cfg)
+    d = Path(runs_dir) / f"{cfg.variant}-{h[:12]}"
+    if (d / "metrics.json").is_file():
+        run = load_run(d)
+        if run.hash != h:
+            raise RuntimeError(f"{d}/config.json has hash {run.hash}, expected {h} (hash prefix collision or an "
+                               "edited file); delete the folder to retrain")
+        _record(runs_dir, "loaded", d)
+        log.info("loaded run %s", d)
+        return run
+    if _rank() == 0:
+        d.mkdir(parents=True, exist_ok=True)
+        record = {"hash": h, "data_fingerprint": C.data_fingerprint(cfg), "config": C.to_dict(cfg)}
+        (d / "config.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+    resumed, earlier_s = earlier_epochs(d)
+    t0 = time.perf_counter()
+    metrics = T.fit(cfg, d, resume=True, teacher_dir=teacher.dir if teacher else None)
+    if _rank() == 0:
+        prov = provenance(cfg, earlier_s + time.perf_counter() - t0, resumed)
+        (d / "provenance.json").write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
+    _record(runs_dir, "trained", d)
+    log.info("trained run %s", d)
+    return Run(d, cfg, h, metrics, True)

@@ -1,0 +1,1 @@
+"""FIRe²: model, fine-grained feature mining (FFM), training pass."""

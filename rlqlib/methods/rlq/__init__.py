@@ -1,0 +1,1 @@
+"""RLQ and CAL: model, losses, training steps."""

@@ -1,0 +1,1 @@
+"""SynthCC, the embedded synthetic clothes-changing benchmark: its generator (bodies, outfits, drawing, rendering)."""
