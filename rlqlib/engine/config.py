@@ -47,7 +47,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from rlqlib.methods.fire2.ffm import PADDINGS as KNN_PADDINGS
+from rlqlib.data.config import DataConfig
+from rlqlib.methods.fire2.config import FIRe2Config
+from rlqlib.methods.schedule import ScheduleConfig
 from rlqlib.methods.rlq.losses import CAP_KEYS, LOSS_PRESETS, TAD_KEYS, LossConfig
 from rlqlib.methods.rlq.model import MODEL_PRESETS, ModelConfig
 
@@ -67,80 +69,6 @@ CLOTHES_LABELS = ("dataset", "outfit")
 
 
 # ------------------------------------------------------------------------------------------ sections
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """What is trained on and how batches are made.
-
-    Attributes:
-        dataset: target dataset (a key of :data:`rlqlib.data.datasets.DATASETS`).
-        root: its folder (SynthCC: the generator's output; also holds masks, annotations, external sets).
-        train_set: ``target`` (the dataset's train split) or an external set (``external``/``external_ntu``,
-            Celeb-reID layout, one clothes class per image) — the teacher is trained on the external set.
-        image_size: (H, W) of the model input.
-        p, k: identities per batch and images per identity (per process).
-        cloth_aug: add a recoloured replica of every sample (spec §3.7); needs clothes masks.
-        mask_root: folder of ``<stem>_shirt.png``/``<stem>_pant.png`` masks; None = SynthCC's ``root/masks/train``
-            (a real dataset with ``cloth_aug`` must name one).
-        colours: ``all`` (9 colours, 81 combinations) or ``last`` (6, for LaST).
-        lq_aug: probability per target image of a synthetic LQ artifact in the CAP pass ("BM + LQ Aug.").
-        gender_csv: gender table; None = the dataset's default (SynthCC ``annotations/SynthCC_Gender.csv``).
-        pose_csv: pose-cluster table in the reference's format; None = SynthCC: cluster its ground-truth
-            keypoints with :mod:`rlqlib.data.pose` (R_LA, ``pose_k`` clusters) at run time.
-        pose_column: column of ``pose_csv`` (``R_LA_15``).
-        pose_k: clusters k (the pose head has k + 1 classes).
-        clothes_labels: ``dataset`` (the dataset's clothes ids: one per identity and outfit, as in LTCC/PRCC) or
-            ``outfit`` (SynthCC only: one class per *pooled outfit*, shared by every identity wearing it — an
-            experiment on how CAL's adversarial loss reacts to look-alike clothes of different people).
-    """
-
-    dataset: str = "synthcc"
-    root: str = "data/synthcc-cpu"
-    train_set: str = "target"
-    image_size: tuple[int, int] = (128, 64)
-    p: int = 8
-    k: int = 4
-    cloth_aug: bool = True
-    mask_root: str | None = None
-    colours: str = "all"
-    lq_aug: float = 0.0
-    gender_csv: str | None = None
-    pose_csv: str | None = None
-    pose_column: str = "R_LA_15"
-    pose_k: int = 15
-    clothes_labels: str = "dataset"
-
-
-@dataclass(frozen=True)
-class ScheduleConfig:
-    """Optimisation schedule (spec §3.1), with the epoch-dependent switches as fractions of ``epochs``.
-
-    Attributes:
-        epochs: total epochs E.
-        lr, weight_decay: Adam (coupled L2) for both optimisers.
-        milestones: MultiStepLR milestones as fractions of E (20/60, 40/60).
-        gamma: LR decay factor.
-        cc_start: clothes-classifier step and adversarial loss from epoch round(cc_start · E) (25/60).
-        eval_every: also evaluate every N epochs for curves (0 = only after the last epoch). No checkpoint
-            selection happens on the test set: the final epoch is what is reported.
-    """
-
-    epochs: int = 60
-    lr: float = 3.5e-4
-    weight_decay: float = 5e-4
-    milestones: tuple[float, ...] = (20 / 60, 40 / 60)  # PAPER_MILESTONES
-    gamma: float = 0.1
-    cc_start: float = 25 / 60  # PAPER_CC_START
-    eval_every: int = 0
-
-    def milestone_epochs(self) -> list[int]:
-        """LR milestones in epochs (60 epochs ⇒ [20, 40])."""
-        return [int(round(m * self.epochs)) for m in self.milestones]
-
-    def cc_start_epoch(self) -> int:
-        """First (0-indexed) epoch with the clothes step and the adversarial loss (60 epochs ⇒ 25)."""
-        return int(round(self.cc_start * self.epochs))
 
 
 @dataclass(frozen=True)
@@ -169,68 +97,6 @@ class TADConfig:
     self_mse: bool = False
     subsample: float = 1.0
     mix: str | None = None
-
-
-@dataclass(frozen=True)
-class FIRe2Config:
-    """FIRe² (fire2-spec §1–§5): its switches and hyper-parameters; defaults are the reference's (paper preset).
-
-    Used only when ``model.variant == "fire2"`` (and hashed only then). Stage boundaries are fractions of
-    ``schedule.epochs``, like :attr:`ScheduleConfig.cc_start`: the reference's 25 and 10 of 80 epochs.
-
-    Attributes:
-        attr_loss: the FFM attribute-aware loss L_attr (weight 1) in stage 2.
-        far: the FAR recomposition loss (weight ``far_weight``) in stage 2. FFM clustering runs when either is on
-            (FAR needs the fine-grained ids to pick donors).
-        fg_start: stage 2 (triplet + FFM + FAR, per-epoch re-clustering and optimiser rebuild) from the 0-indexed
-            epoch round(fg_start · E); 25/80 ⇒ the reference's epochs 26–80 (1-based).
-        warmup: linear warm-up over round(warmup · E) epochs (10/80), factor ``warmup_factor`` → 1.
-        warmup_factor: LR factor of the first epoch (0.01).
-        k1, k2: k-reciprocal neighbours and query-expansion size of the Jaccard distance (20, 6).
-        eps: DBSCAN radius on the Jaccard distance (inclusive, min_samples 1) (0.4).
-        knn_padding: ``"reference"`` (default, faithful to the code): an identity with fewer than k1 images gets
-            k1-long kNN lists padded like faiss (label −1), which numpy reads as the identity's last image
-            (spec §8-P1); ``"fixed"``: the lists are clamped to the identity's size.
-        scale: 1/τ of the cosine fine-grained logits (16).
-        epsilon: label smoothing of L_attr over the identity's own clusters (0.1).
-        far_weight: λ4 (0.3).
-        parts, times: FAR body parts P (2) and recomposition times K (1).
-        pad: zero padding before the random crop of the train transform (10 px).
-    """
-
-    attr_loss: bool = True
-    far: bool = True
-    fg_start: float = 25 / 80
-    warmup: float = 10 / 80
-    warmup_factor: float = 0.01
-    k1: int = 20
-    k2: int = 6
-    eps: float = 0.4
-    knn_padding: str = "reference"
-    scale: float = 16.0
-    epsilon: float = 0.1
-    far_weight: float = 0.3
-    parts: int = 2
-    times: int = 1
-    pad: int = 10
-
-    def __post_init__(self) -> None:
-        if self.knn_padding not in KNN_PADDINGS:
-            raise ValueError(f"fire2.knn_padding={self.knn_padding!r}; choose from {KNN_PADDINGS}")
-        if not (0.0 <= self.fg_start <= 1.0 and 0.0 <= self.warmup <= 1.0 and 0.0 < self.warmup_factor <= 1.0):
-            raise ValueError("fire2: fg_start and warmup are fractions of the run in [0, 1], warmup_factor in (0, 1]")
-        if min(self.k1, self.k2, self.parts, self.times) < 1 or self.pad < 0:
-            raise ValueError("fire2: k1, k2, parts and times must be >= 1 and pad >= 0")
-        if self.eps <= 0 or self.scale <= 0 or self.far_weight < 0 or not 0.0 <= self.epsilon < 1.0:
-            raise ValueError("fire2: eps and scale must be positive, far_weight >= 0, epsilon in [0, 1)")
-
-    def fg_start_epoch(self, epochs: int) -> int:
-        """First (0-indexed) stage-2 epoch (80 epochs ⇒ 25, i.e. the reference's 1-based epoch 26)."""
-        return int(round(self.fg_start * epochs))
-
-    def warmup_epochs(self, epochs: int) -> int:
-        """Warm-up length in epochs (80 epochs ⇒ 10)."""
-        return int(round(self.warmup * epochs))
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,9 @@ from rlqlib.methods.rlq.model import POOLINGS, ModelConfig, build_trunk
 from rlqlib.methods.rlq.steps import check_finite
 
 if TYPE_CHECKING:
-    from rlqlib.engine.config import ExperimentConfig, FIRe2Config, ScheduleConfig
+    from rlqlib.engine.config import ExperimentConfig
+    from rlqlib.methods.fire2.config import FIRe2Config
+    from rlqlib.methods.schedule import ScheduleConfig
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,36 @@
+"""The optimisation schedule shared by every method, with epoch-dependent switches as fractions of the run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Optimisation schedule (spec §3.1), with the epoch-dependent switches as fractions of ``epochs``.
+
+    Attributes:
+        epochs: total epochs E.
+        lr, weight_decay: Adam (coupled L2) for both optimisers.
+        milestones: MultiStepLR milestones as fractions of E (20/60, 40/60).
+        gamma: LR decay factor.
+        cc_start: clothes-classifier step and adversarial loss from epoch round(cc_start · E) (25/60).
+        eval_every: also evaluate every N epochs for curves (0 = only after the last epoch). No checkpoint
+            selection happens on the test set: the final epoch is what is reported.
+    """
+
+    epochs: int = 60
+    lr: float = 3.5e-4
+    weight_decay: float = 5e-4
+    milestones: tuple[float, ...] = (20 / 60, 40 / 60)  # PAPER_MILESTONES
+    gamma: float = 0.1
+    cc_start: float = 25 / 60  # PAPER_CC_START
+    eval_every: int = 0
+
+    def milestone_epochs(self) -> list[int]:
+        """LR milestones in epochs (60 epochs ⇒ [20, 40])."""
+        return [int(round(m * self.epochs)) for m in self.milestones]
+
+    def cc_start_epoch(self) -> int:
+        """First (0-indexed) epoch with the clothes step and the adversarial loss (60 epochs ⇒ 25)."""
+        return int(round(self.cc_start * self.epochs))
