@@ -1,14 +1,15 @@
-"""The reference's annotation tables (spec §6): gender per identity and pose cluster per image.
+"""The reference's annotation tables (docs/spec.md §6): gender per identity and pose cluster per image.
 
 Both are joined onto a loaded :class:`~rlqlib.data.datasets.ReIDDataset`: gender by the *raw* identity string of each
 train pid (``ds.train_pid_names``), pose by an image identifier (file stem; PRCC/LaST ``<pid folder>_<stem>``).
 A missing entry is an error naming the identity or image, the table file and the fix; nothing is defaulted.
+Pose labels made here (:mod:`rlqlib.data.pose`) are written in the same format by :func:`write_pose_csv`.
 """
 
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from rlqlib.data.datasets import DatasetError, ReIDDataset
 
 GENDER_HEADER = ("Category", "ID", "Gender")
 POSE_KEY_COLUMNS = ("Category", "Image")
-# Datasets whose pose/faulty-list identifier is <pid folder>_<file stem> (spec §6); the others use the stem.
+# Datasets whose pose/faulty-list identifier is <pid folder>_<file stem> (docs/spec.md §6); the others use the stem.
 _FOLDER_PREFIXED = frozenset({"prcc", "last"})
 _STEM_ONLY = frozenset({"ltcc", "celebreid", "deepchange", "synthcc"})
 
@@ -37,7 +38,7 @@ class LabelTable(dict[str, int]):
 
 
 def _rows(path: Path) -> Iterable[tuple[int, list[str]]]:
-    """(line number, stripped cells) of every non-blank CSV line (blank lines are skipped, spec §9.22)."""
+    """(line number, stripped cells) of every non-blank CSV line (blank lines are skipped, docs/spec.md §9.22)."""
     if not path.is_file():
         raise DatasetError(f"annotation file {path} does not exist")
     with path.open(newline="", encoding="utf-8-sig") as f:
@@ -130,7 +131,7 @@ def gender_labels(ds: ReIDDataset, table: Mapping[str, int] | str | Path) -> np.
 def read_pose_cluster_csv(path: str | Path, column: str = "R_LA_15") -> LabelTable:
     """Read one column of a ``*_Pose_Cluster.csv`` (header ``Category,Image,`` + 48 cluster columns).
 
-    Values are stored as floats (``"10.0"``) and returned as ints; 0 = no usable pose (spec §5).
+    Values are stored as floats (``"10.0"``) and returned as ints; 0 = no usable pose (docs/spec.md §5).
 
     Returns:
         image identifier as written (e.g. ``000_1_c10_001003``) → cluster label; ``.column`` = ``column``.
@@ -154,8 +155,30 @@ def read_pose_cluster_csv(path: str | Path, column: str = "R_LA_15") -> LabelTab
     return LabelTable(table, str(path), column)
 
 
+def write_pose_csv(path: str | Path, names: Sequence[str], columns: Mapping[str, Sequence[int]],
+                   category: str = "train") -> None:
+    """Write labels in the reference's ``*_Pose_Cluster.csv`` format (values as floats, ``10.0``).
+
+    Args:
+        path: the CSV to write.
+        names: image file names or identifiers; the ``Image`` column is their stem.
+        columns: column name (e.g. ``R_LA_15``) → (N,) labels in the order of ``names``.
+        category: the ``Category`` value of every row.
+    """
+    for col, values in columns.items():
+        if len(values) != len(names):
+            raise ValueError(f"column {col} has {len(values)} labels for {len(names)} images")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["Category", "Image", *columns])
+        for i, name in enumerate(names):
+            writer.writerow([category, Path(name).stem, *(f"{float(v[i]):.1f}" for v in columns.values())])
+
+
 def image_identifier(dataset: str, path: str | Path) -> str:
-    """The identifier an image has in the pose and faulty-silhouette tables (spec §6).
+    """The identifier an image has in the pose and faulty-silhouette tables (docs/spec.md §6).
 
     LTCC, Celeb-reID, DeepChange, SynthCC: the file stem (``000_1_c10_001003``); PRCC and LaST:
     ``<pid folder>_<file stem>`` (``092_B_cropped_rgb118``).
@@ -184,6 +207,6 @@ def pose_labels(ds: ReIDDataset, table: Mapping[str, int] | str | Path) -> np.nd
         if ident not in table:
             raise DatasetError(f"image {ident!r} ({sample.path}) is missing from the pose table {source} "
                                f"(column {column}); regenerate the pose clusters for this dataset's train "
-                               "split (spec §5) or pass the table that belongs to it")
+                               "split (docs/spec.md §5) or pass the table that belongs to it")
         out[i] = table[ident]
     return out

@@ -16,7 +16,7 @@ class DataConfig:
             Celeb-reID layout, one clothes class per image) — the teacher is trained on the external set.
         image_size: (H, W) of the model input.
         p, k: identities per batch and images per identity (per process).
-        cloth_aug: add a recoloured replica of every sample (spec §3.7); needs clothes masks.
+        cloth_aug: add a recoloured replica of every sample (docs/spec.md §3.7); needs clothes masks.
         mask_root: folder of ``<stem>_shirt.png``/``<stem>_pant.png`` masks; None = SynthCC's ``root/masks/train``
             (a real dataset with ``cloth_aug`` must name one).
         colours: ``all`` (9 colours, 81 combinations) or ``last`` (6, for LaST).

@@ -1,10 +1,10 @@
 """Re-id datasets: the real on-disk layouts (LTCC, PRCC, LaST, DeepChange, Celeb-reID) and SynthCC.
 
 Every loader parses **file names only** (never the full path: the reference's LTCC regex ran on the full path
-and broke on folders containing ``_c``, spec §9.10) and returns a :class:`ReIDDataset` of :class:`Sample`
+and broke on folders containing ``_c``, docs/spec.md §9.10) and returns a :class:`ReIDDataset` of :class:`Sample`
 records. Bad input raises :class:`DatasetError` naming the path and what was expected.
 
-Relabelling follows spec §7: train pids 0..N-1 in sorted order (Celeb-reID: first appearance in sorted file
+Relabelling follows docs/spec.md §7: train pids 0..N-1 in sorted order (Celeb-reID: first appearance in sorted file
 order), train clothes keys relabelled in sorted string order; test pids stay raw except for Celeb-reID. Images
 are never opened unless ``verify=True``. The val splits of PRCC, LaST and DeepChange are not loaded (the
 reference loads them but never uses them).
@@ -36,7 +36,7 @@ class DatasetError(ValueError):
 
 
 class Sample(NamedTuple):
-    """One image. ``pid``/``clothes_id`` are relabelled to 0..N-1 on the train split (spec §7)."""
+    """One image. ``pid``/``clothes_id`` are relabelled to 0..N-1 on the train split (docs/spec.md §7)."""
 
     path: str
     pid: int
@@ -54,14 +54,14 @@ class ReIDDataset:
         splits: ordered mapping split name → samples. Always has ``train``; test splits are ``query`` and
             ``gallery`` (PRCC: ``query_same``, ``query_diff``, ``gallery``).
         train_pid_names: raw identity string of each relabelled train pid (``train_pid_names[pid]``), the key
-            of the gender tables (spec §6).
+            of the gender tables (docs/spec.md §6).
         num_train_clothes: number of train clothes classes.
         pid2clothes: bool array (num_train_pids, num_train_clothes), True where the identity wears the clothes.
-        protocols: evaluation protocols that apply (``general``, ``cc``, ``sc``), spec §8.
+        protocols: evaluation protocols that apply (``general``, ``cc``, ``sc``), docs/spec.md §8.
         query_sets: for each evaluation, (query split, gallery split) pairs, e.g. PRCC
             ``{"sc": ("query_same", "gallery"), "cc": ("query_diff", "gallery")}``.
         skipped: things skipped *by design*, with counts (e.g. ``{"junk_pid_-1": 12}``); never silent.
-        eval_rules: for each key of ``query_sets``, the good/junk rule of spec §8 to score it with
+        eval_rules: for each key of ``query_sets``, the good/junk rule of docs/spec.md §8 to score it with
             (``general``, ``cc`` or ``sc``). PRCC scores both of its query sets with ``general``.
     """
 
@@ -99,7 +99,7 @@ class _Raw(NamedTuple):
 
 
 _CC_SC = ("general", "cc", "sc")
-# (protocols, query_sets, eval_rules) per family, spec §8.
+# (protocols, query_sets, eval_rules) per family, docs/spec.md §8.
 _EVAL_ALL = (_CC_SC, {p: ("query", "gallery") for p in _CC_SC}, {p: p for p in _CC_SC})
 _EVAL_GENERAL = (("general",), {"general": ("query", "gallery")}, {"general": "general"})
 _EVAL_PRCC = (
@@ -340,7 +340,7 @@ def load_prcc(root: str | Path, verify: bool = False) -> ReIDDataset:
 
     Train: camid A=0, B=1, C=2; clothes key = pid folder for A/B, pid folder + ``C`` for C. Test (multi-shot):
     gallery = camera A, ``query_same`` = B, ``query_diff`` = C; raw pids; clothes = 2·rank(pid) (+1 for C),
-    rank over the camera-A identities. Both query sets are scored with the general rule (spec §8).
+    rank over the camera-A identities. Both query sets are scored with the general rule (docs/spec.md §8).
     """
     base = _resolve_root(root, "prcc", ("rgb", "prcc/rgb", "."), ("train", "test"))
     skipped: dict[str, int] = {}
@@ -477,7 +477,7 @@ def load_celebreid(root: str | Path, verify: bool = False, unique_camids: bool =
     """Celeb-reID: ``root/{train,query,gallery}`` (or ``root/Celeb-reID/...``), ``.jpg`` or ``.png``.
 
     Every image is its own clothes class. camid = the reference's pseudo-camera (first digit of IDX minus 1)
-    or, with ``unique_camids``, a running index per image (FIRe's fix, spec §9.11). Train pids relabelled by
+    or, with ``unique_camids``, a running index per image (FIRe's fix, docs/spec.md §9.11). Train pids relabelled by
     first appearance in sorted file order; query pids likewise, gallery pids through the query map.
     """
     base = _resolve_root(root, "celebreid", (".", "Celeb-reID"), ("train", "query", "gallery"))

@@ -1,4 +1,4 @@
-"""Synthetic low-quality artifacts: RLQ's three (spec §4) plus JPEG and sensor noise for robustness curves.
+"""Synthetic low-quality artifacts: RLQ's three (docs/spec.md §4) plus JPEG and sensor noise for robustness curves.
 
 Everything is batched tensor code on a (B, 3, H, W) uint8 or float batch, on whatever device the batch lives
 on, with per-image random parameters drawn from an explicit ``torch.Generator``; the one exception is JPEG,
@@ -17,7 +17,7 @@ noise (extra)  sigma ~ U(0, 40) grey levels                 sigma = 40 s
 ============== ============================================ ==========================================
 
 The paper (§4) quotes the same ranges up to off-by-one upper bounds; the reference's Gaussian sigma is
-torchvision's default U(0.1, 2.0), so blur strength is governed by sigma, not the kernel size (spec §9.6).
+torchvision's default U(0.1, 2.0), so blur strength is governed by sigma, not the kernel size (docs/spec.md §9.6).
 Which artifact an image gets is one uniform draw against a per-target-dataset mix (:data:`MIXES`), always
 among the paper's three. The outputs are within ±1 grey level of the reference's per-image PIL / OpenCV /
 torchvision code with the same parameters (``tests/test_degrade.py``, ``bench/degrade.py``).
@@ -46,7 +46,7 @@ ARTIFACTS = ("pixelation", "motion_blur", "out_of_focus")  # the paper's TAD art
 EXTRA_ARTIFACTS = ("jpeg", "noise")  # robustness curves beyond the paper
 ALL_ARTIFACTS = ARTIFACTS + EXTRA_ARTIFACTS  # ``degrade``'s artifact codes index this
 
-# Reference mixes (spec §4): a list of (artifact, upper bound of the uniform draw u), checked in order.
+# Reference mixes (docs/spec.md §4): a list of (artifact, upper bound of the uniform draw u), checked in order.
 # LTCC/LaST: u < 0.33 pixelation, 0.33 <= u <= 0.63 motion blur, u > 0.63 out-of-focus.
 MIXES: dict[str, tuple[tuple[str, float], ...]] = {
     "ltcc": (("pixelation", 0.33), ("motion_blur", 0.63), ("out_of_focus", 1.0)),
@@ -271,7 +271,7 @@ def pixelate(x: Tensor, r: Tensor) -> Tensor:
     """Downsample so the shorter side is ``r`` pixels (bicubic, antialiased), then bilinear back to H×W.
 
     The reference resizes the raw PIL image with its default bicubic filter and lets the train transform's
-    bilinear resize bring it back (spec §4). Images whose shorter side is already <= r are left unchanged.
+    bilinear resize bring it back (docs/spec.md §4). Images whose shorter side is already <= r are left unchanged.
     uint8 on CPU uses torch's uint8 kernels (PIL's fixed-point arithmetic, ported from Pillow-SIMD) in
     channels_last memory, one group per distinct r; everything else (GPU, float input) uses
     :func:`_pixelate_matmul`.
@@ -350,7 +350,7 @@ def motion_kernels(k: Tensor, angle: Tensor) -> Tensor:
     """Rotated line kernels (B, 19, 19), each summing to 1, anchored at the centre tap.
 
     The reference builds a k×k zero kernel whose middle row ((k-1)//2) is ones, rotates it by ``angle`` degrees
-    about ((k-1)/2, (k-1)/2) with ``cv2.warpAffine`` (bilinear, zero border) and normalises it (spec §4). This
+    about ((k-1)/2, (k-1)/2) with ``cv2.warpAffine`` (bilinear, zero border) and normalises it (docs/spec.md §4). This
     reproduces OpenCV's arithmetic (equal to ~1e-16 for every k in 2..19 and integer angle, see the tests):
     the matrix from ``getRotationMatrix2D``, inverted as ``warpAffine`` does, source positions on its 1/32 px
     grid, bilinear weights from that grid; sampling a row of ones then has a closed form, so all kernels are
@@ -523,7 +523,7 @@ def degrade(
     severity: float | Tensor | None = None,
     artifacts: str | Sequence[str] | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """Give every image exactly one artifact (the reference's per-image draw, spec §4).
+    """Give every image exactly one artifact (the reference's per-image draw, docs/spec.md §4).
 
     Args:
         images: (B, 3, H, W) uint8, or float in [0, 1]; any device.

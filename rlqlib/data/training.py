@@ -1,8 +1,10 @@
 """What a run trains on: the train dataset, clothes masks, gender and pose labels, the TAD subsample.
 
-Helpers of :mod:`rlqlib.engine.train`. Defaults for SynthCC come from its folder (``masks/train``,
-``annotations/SynthCC_Gender.csv``, pose clusters of its ground-truth keypoints via :mod:`rlqlib.data.pose`); a real
-dataset must name its mask folder / gender CSV / pose-cluster CSV in the config, else a clear error says which.
+Helpers of :mod:`rlqlib.engine.train`; each takes the data section of the experiment (a
+:class:`~rlqlib.data.config.DataConfig`) and, where it needs more, an explicit argument (the external HQ root of
+the TAD section). Defaults for SynthCC come from its folder (``masks/train``, ``annotations/SynthCC_Gender.csv``,
+pose clusters of its ground-truth keypoints via :mod:`rlqlib.data.pose`); a real dataset must name its mask folder /
+gender CSV / pose-cluster CSV in the config, else a clear error says which.
 """
 
 from __future__ import annotations
@@ -15,47 +17,47 @@ import torch
 
 from rlqlib.data import annotations as A
 from rlqlib.data import datasets as Dt
-from rlqlib.data import loader as Ld
-from rlqlib.engine.config import ExperimentConfig
+from rlqlib.data.config import DataConfig
+from rlqlib.data.images import load_masks
 
 log = logging.getLogger(__name__)
 
 
-def external_dataset(cfg: ExperimentConfig, which: str) -> Dt.ReIDDataset:
-    """The external HQ set ``which`` (``external``/``external_ntu``) of a SynthCC root, or ``tad.external_root``
-    (Celeb-reID layout) for a real target dataset."""
-    if cfg.data.dataset == "synthcc":
-        return Dt.load_synthcc_external(cfg.data.root, which=which)
-    root = cfg.tad.external_root
-    if root is None:
-        raise ValueError(f"the external HQ set of a {cfg.data.dataset} run needs tad.external_root (a Celeb-reID "
+def external_dataset(data: DataConfig, which: str, external_root: str | None = None) -> Dt.ReIDDataset:
+    """The external HQ set ``which`` (``external``/``external_ntu``) of a SynthCC root, or ``external_root``
+    (the config's ``tad.external_root``, Celeb-reID layout) for a real target dataset."""
+    if data.dataset == "synthcc":
+        return Dt.load_synthcc_external(data.root, which=which)
+    if external_root is None:
+        raise ValueError(f"the external HQ set of a {data.dataset} run needs tad.external_root (a Celeb-reID "
                          "folder); set it with --set tad.external_root=DIR")
-    return Dt.load_celebreid(root)
+    return Dt.load_celebreid(external_root)
 
 
-def load_train_dataset(cfg: ExperimentConfig) -> Dt.ReIDDataset:
-    """The dataset whose train split is trained on and whose query/gallery splits are evaluated."""
-    if cfg.data.train_set == "target":
-        return Dt.load_dataset(cfg.data.dataset, cfg.data.root)
-    return external_dataset(cfg, cfg.data.train_set)
+def load_train_dataset(data: DataConfig, external_root: str | None = None) -> Dt.ReIDDataset:
+    """The dataset whose train split is trained on and whose query/gallery splits are evaluated
+    (``external_root``: see :func:`external_dataset`)."""
+    if data.train_set == "target":
+        return Dt.load_dataset(data.dataset, data.root)
+    return external_dataset(data, data.train_set, external_root)
 
 
-def clothes_labels(cfg: ExperimentConfig, ds: Dt.ReIDDataset) -> tuple[np.ndarray, np.ndarray]:
+def clothes_labels(data: DataConfig, ds: Dt.ReIDDataset) -> tuple[np.ndarray, np.ndarray]:
     """(N,) clothes class of every train sample and the (num_ids, num_clothes) bool ``pid2clothes`` table.
 
     ``data.clothes_labels="dataset"``: the dataset's (one class per identity and outfit). ``"outfit"`` (SynthCC):
     one class per pooled outfit of ``annotations/metadata.csv``, relabelled 0…C−1 in order of outfit number, so that
     two identities in the same outfit share a clothes class.
     """
-    if cfg.data.clothes_labels == "dataset":
+    if data.clothes_labels == "dataset":
         return np.array([s.clothes_id for s in ds.train], dtype=np.int64), ds.pid2clothes
-    meta = Dt.synthcc_metadata(cfg.data.root)
-    folder = "train" if cfg.data.train_set == "target" else f"{cfg.data.train_set}/train"
+    meta = Dt.synthcc_metadata(data.root)
+    folder = "train" if data.train_set == "target" else f"{data.train_set}/train"
     outfit_of = dict(zip(meta.loc[meta["split"] == folder, "image"], meta.loc[meta["split"] == folder, "outfit"]))
     names = [Path(s.path).name for s in ds.train]
     missing = [n for n in names if n not in outfit_of]
     if missing:
-        raise Dt.DatasetError(f"{cfg.data.root}/annotations/metadata.csv has no outfit for {len(missing)} train images "
+        raise Dt.DatasetError(f"{data.root}/annotations/metadata.csv has no outfit for {len(missing)} train images "
                               f"(e.g. {missing[0]}); regenerate the folder with `rlq synth`")
     outfits = np.array([int(outfit_of[n]) for n in names], dtype=np.int64)
     _, clothes = np.unique(outfits, return_inverse=True)  # (N,) 0…C−1
@@ -65,52 +67,52 @@ def clothes_labels(cfg: ExperimentConfig, ds: Dt.ReIDDataset) -> tuple[np.ndarra
     return clothes.astype(np.int64), table
 
 
-def clothes_masks(cfg: ExperimentConfig, ds: Dt.ReIDDataset, workers: int) -> tuple[torch.Tensor, torch.Tensor]:
+def clothes_masks(data: DataConfig, ds: Dt.ReIDDataset, workers: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(shirt, pant) bool masks (N,1,H,W) of the train images, from ``data.mask_root`` or SynthCC's masks."""
-    root = cfg.data.mask_root
+    root = data.mask_root
     if root is None:
-        if cfg.data.dataset != "synthcc" or cfg.data.train_set != "target":
+        if data.dataset != "synthcc" or data.train_set != "target":
             raise ValueError(f"data.cloth_aug needs clothes masks: set data.mask_root to a folder of "
-                             f"<stem>_shirt.png / <stem>_pant.png for {cfg.data.dataset} (spec §3.7), or "
+                             f"<stem>_shirt.png / <stem>_pant.png for {data.dataset} (docs/spec.md §3.7), or "
                              "disable it with --set data.cloth_aug=false")
-        root = Path(cfg.data.root) / "masks" / "train"
+        root = Path(data.root) / "masks" / "train"
     stems = [Path(s.path).stem for s in ds.train]
-    shirt = Ld.load_masks([str(Path(root) / f"{s}_shirt.png") for s in stems], cfg.data.image_size, workers)
-    pant = Ld.load_masks([str(Path(root) / f"{s}_pant.png") for s in stems], cfg.data.image_size, workers)
+    shirt = load_masks([str(Path(root) / f"{s}_shirt.png") for s in stems], data.image_size, workers)
+    pant = load_masks([str(Path(root) / f"{s}_pant.png") for s in stems], data.image_size, workers)
     return shirt, pant
 
 
-def gender_per_sample(cfg: ExperimentConfig, ds: Dt.ReIDDataset) -> np.ndarray:
+def gender_per_sample(data: DataConfig, ds: Dt.ReIDDataset) -> np.ndarray:
     """(N,) gender (1 male, 0 female) of every train sample, joined by raw identity from the gender CSV."""
-    path = cfg.data.gender_csv
+    path = data.gender_csv
     if path is None:
-        if cfg.data.dataset != "synthcc":
-            raise ValueError(f"term 'gender' needs data.gender_csv for {cfg.data.dataset} "
+        if data.dataset != "synthcc":
+            raise ValueError(f"term 'gender' needs data.gender_csv for {data.dataset} "
                              "(e.g. the reference's LTCC_Gender.csv)")
         files = {"target": "SynthCC_Gender.csv", "external": "External_Gender.csv"}
-        if cfg.data.train_set not in files:
-            raise ValueError(f"SynthCC has no gender table for train_set={cfg.data.train_set!r} (only "
+        if data.train_set not in files:
+            raise ValueError(f"SynthCC has no gender table for train_set={data.train_set!r} (only "
                              f"{sorted(files)}); drop the 'gender' term or set data.gender_csv")
-        path = Path(cfg.data.root) / "annotations" / files[cfg.data.train_set]
+        path = Path(data.root) / "annotations" / files[data.train_set]
     return A.gender_labels(ds, path)[[s.pid for s in ds.train]]  # (N,) per sample
 
 
-def pose_per_sample(cfg: ExperimentConfig, ds: Dt.ReIDDataset) -> np.ndarray:
+def pose_per_sample(data: DataConfig, ds: Dt.ReIDDataset) -> np.ndarray:
     """(N,) pose cluster (0…k) of every train sample: ``data.pose_csv`` if given, else (SynthCC) K-means of the
-    ground-truth keypoints (:func:`rlqlib.data.pose.cluster_poses`, R_LA, k = ``data.pose_k``) at run time."""
-    if cfg.data.pose_csv is not None:
-        labels = A.pose_labels(ds, A.read_pose_cluster_csv(cfg.data.pose_csv, cfg.data.pose_column))
-    elif cfg.data.dataset == "synthcc":
+    ground-truth keypoints (:func:`rlqlib.data.pose.clusters.cluster_poses`, R_LA, k = ``data.pose_k``) at run time."""
+    if data.pose_csv is not None:
+        labels = A.pose_labels(ds, A.read_pose_cluster_csv(data.pose_csv, data.pose_column))
+    elif data.dataset == "synthcc":
         splits = {"target": "train", "external": "external_train"}
-        if cfg.data.train_set not in splits:
-            raise ValueError(f"SynthCC has no keypoints for train_set={cfg.data.train_set!r} (only "
+        if data.train_set not in splits:
+            raise ValueError(f"SynthCC has no keypoints for train_set={data.train_set!r} (only "
                              f"{sorted(splits)}); drop the 'pose'/'cos' terms or set data.pose_csv")
-        labels = A.pose_labels(ds, synthcc_pose_table(cfg.data.root, cfg.data.pose_k, splits[cfg.data.train_set]))
+        labels = A.pose_labels(ds, synthcc_pose_table(data.root, data.pose_k, splits[data.train_set]))
     else:
-        raise ValueError(f"terms 'pose'/'cos' need data.pose_csv (a *_Pose_Cluster.csv) for {cfg.data.dataset}")
-    if labels.max() > cfg.data.pose_k:
-        raise ValueError(f"pose labels reach {labels.max()} but data.pose_k={cfg.data.pose_k}; set data.pose_k to "
-                         f"the k of column {cfg.data.pose_column}")
+        raise ValueError(f"terms 'pose'/'cos' need data.pose_csv (a *_Pose_Cluster.csv) for {data.dataset}")
+    if labels.max() > data.pose_k:
+        raise ValueError(f"pose labels reach {labels.max()} but data.pose_k={data.pose_k}; set data.pose_k to "
+                         f"the k of column {data.pose_column}")
     return labels
 
 
@@ -122,13 +124,15 @@ def synthcc_pose_table(root: str | Path, k: int, split: str = "train") -> dict[s
     k clusters) of its ground-truth
     keypoints, computed once per process and keypoint file (keyed by the resolved path, the file's size and
     mtime, and k), since every pose run on the same data would otherwise repeat the same ~2 s fit."""
-    from rlqlib.data import pose as P
+    from rlqlib.data.pose import clusters as PC  # sklearn: imported when first needed
+    from rlqlib.data.pose.config import PoseConfig
+    from rlqlib.data.pose.keypoints import read_synthcc_keypoints
 
     kp_file = Path(root).expanduser().resolve() / "annotations" / f"keypoints_{split}.json"
     stat = kp_file.stat() if kp_file.is_file() else None
     key = (str(kp_file), stat.st_size if stat else None, stat.st_mtime_ns if stat else None, int(k))
     if key not in _POSE_TABLES:
-        clusters = P.cluster_poses(P.read_synthcc_keypoints(root, split), P.PoseConfig(k=k))
+        clusters = PC.cluster_poses(read_synthcc_keypoints(root, split), PoseConfig(k=k))
         _POSE_TABLES[key] = clusters.label_table()
     else:
         log.debug("pose clusters of %s (k=%d) reused from this process's cache", kp_file, k)
@@ -136,7 +140,7 @@ def synthcc_pose_table(root: str | Path, k: int, split: str = "train") -> dict[s
 
 
 def subsample_per_identity(pids: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Indices keeping floor(n·fraction) random images of each identity (spec §3.9), same on every rank."""
+    """Indices keeping floor(n·fraction) random images of each identity (docs/spec.md §3.9), same on every rank."""
     if fraction >= 1.0:
         return np.arange(len(pids))
     rng = np.random.default_rng(seed)

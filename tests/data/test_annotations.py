@@ -1,4 +1,4 @@
-"""Gender and pose-cluster tables (spec §6): small hand-made CSVs, then the real files when ../shared exists."""
+"""Gender and pose-cluster tables (docs/spec.md §6): small hand-made CSVs, then the real files when ../shared exists."""
 
 from __future__ import annotations
 
@@ -159,7 +159,7 @@ def test_ltcc_pose_and_gender_join_on_real_names(tmp_path: Path) -> None:
     labels = pose_labels(ds, read_pose_cluster_csv(pose_csv, "R_LA_15"))
     expected = dict(zip(ref["Image"], ref["R_LA_15"].astype(int)))
     np.testing.assert_array_equal(labels, [expected[Path(s.path).stem] for s in ds.train])
-    spec_hist = [63, 736, 756, 488, 866, 319, 656, 614, 330, 273, 1094, 355, 575, 382, 1657, 412]  # spec §5
+    spec_hist = [63, 736, 756, 488, 866, 319, 656, 614, 330, 273, 1094, 355, 575, 382, 1657, 412]  # docs/spec.md §5
     np.testing.assert_array_equal(np.bincount(labels, minlength=16), spec_hist)
     genders = gender_labels(ds, REAL / "LTCC_Gender.csv")
     assert (int(genders.sum()), int((genders == 0).sum())) == (47, 30)
@@ -206,7 +206,7 @@ def test_real_gender_files_join(tmp_path: Path, csv: str) -> None:
 @real
 def test_real_gender_file_counts() -> None:
     counts = {"LTCC_Gender.csv": (47, 30), "PRCC_Gender.csv": (73, 77), "Celeb-reID_Gender.csv": (325, 307),
-              "DeepChange_Gender.csv": (271, 179), "LaST_Gender.csv": (3017, 1983)}  # spec §6
+              "DeepChange_Gender.csv": (271, 179), "LaST_Gender.csv": (3017, 1983)}  # docs/spec.md §6
     for csv, (male, female) in counts.items():
         values = list(read_gender_csv(REAL / csv).values())
         assert (values.count(1), values.count(0)) == (male, female), csv

@@ -1,6 +1,6 @@
 """Dataset loaders on tiny trees with the real file-name patterns; expected values worked out by hand.
 
-Every tree lives under a folder named ``my_cache_c1`` (spec §9.10: the reference's regex on the full path
+Every tree lives under a folder named ``my_cache_c1`` (docs/spec.md §9.10: the reference's regex on the full path
 breaks there). Image files are empty unless a test says otherwise, so a loader that opened them would fail.
 """
 

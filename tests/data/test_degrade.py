@@ -28,7 +28,7 @@ def _batch(n, h=384, w=192):
     return arrays, torch.from_numpy(arrays).permute(0, 3, 1, 2).contiguous()  # (B, 3, H, W)
 
 
-# the reference's per-image code (spec §4), one image at a time, shared with the benchmark
+# the reference's per-image code (docs/spec.md §4), one image at a time, shared with the benchmark
 REFERENCE = {"pixelation": (rd.pixelate, ("r",)), "motion_blur": (rd.motion, ("k", "angle")),
              "out_of_focus": (rd.gauss, ("k", "sigma"))}
 # parameter extremes of the reference draw and of the severity mapping, appended to random draws
@@ -219,7 +219,7 @@ def test_severity_maps_to_hand_computed_parameters():
 
 
 def _spec_choice(mix: str, u: float) -> str:
-    """The reference's if-chain on one uniform draw (spec §4)."""
+    """The reference's if-chain on one uniform draw (docs/spec.md §4)."""
     if mix in ("ltcc", "last", "synthcc"):
         return "pixelation" if u < 0.33 else "motion_blur" if u <= 0.63 else "out_of_focus"
     if mix in ("prcc", "deepchange"):
@@ -237,7 +237,7 @@ def test_mix_follows_the_reference_if_chain(mix):
 def test_mix_frequencies_follow_reference():
     codes = degrade.choose_artifacts(30000, "ltcc", torch.Generator().manual_seed(0))
     freq = torch.bincount(codes, minlength=3).float() / codes.numel()
-    # LTCC: u < 0.33 pixelation, 0.33 <= u <= 0.63 motion, u > 0.63 out-of-focus (spec §4)
+    # LTCC: u < 0.33 pixelation, 0.33 <= u <= 0.63 motion, u > 0.63 out-of-focus (docs/spec.md §4)
     assert torch.allclose(freq, torch.tensor([0.33, 0.30, 0.37]), atol=0.01)
     codes = degrade.choose_artifacts(20000, "prcc", torch.Generator().manual_seed(0))
     assert (codes != degrade.ARTIFACTS.index("motion_blur")).all()

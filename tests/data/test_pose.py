@@ -1,4 +1,4 @@
-"""Pose classes for CAP (spec §5): vectors on hand-made skeletons, AlphaPose parsing, clustering, CSV format."""
+"""Pose classes for CAP (docs/spec.md §5): vectors on hand-made skeletons, AlphaPose parsing, clustering, CSV format."""
 
 from __future__ import annotations
 
@@ -13,15 +13,20 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from rlqlib.data import pose
-from rlqlib.data.annotations import read_pose_cluster_csv
-from rlqlib.data.pose import Keypoints, PoseConfig, PoseInputError
+from rlqlib.data.annotations import read_pose_cluster_csv, write_pose_csv
+from rlqlib.data.pose.clusters import cluster_medoids, cluster_poses, purity, sweep_k
+from rlqlib.data.pose.config import ENCODINGS, PoseConfig
+from rlqlib.data.pose.estimate import run_mediapipe
+from rlqlib.data.pose.keypoints import (Keypoints, PoseInputError, read_alphapose, read_alphapose_json,
+                                        read_synthcc_keypoints, synthcc_truth)
+from rlqlib.data.pose.labels import cluster_command
+from rlqlib.data.pose.vectors import BODY_LINES, PoseEncoder, canvas_coords, pose_vectors
 
 REPO = Path(__file__).resolve().parents[2]
 LTCC_POSE = REPO / ".." / "shared" / "reference-annotations" / "LTCC_Pose_Cluster.csv"
 POSE_PY = REPO / ".venv-pose" / "bin" / "python"
 
-# The reference's 13 lines, written out independently of the module (spec §5).
+# The reference's 13 lines, written out independently of the module (docs/spec.md §5).
 LINES = [(0, 1), (0, 2), (1, 3), (2, 4), (5, 6), (5, 7), (7, 9), (6, 8), (8, 10), (11, 13), (13, 15), (12, 14),
          (14, 16)]
 
@@ -48,25 +53,25 @@ def loop_vector(xy: np.ndarray) -> list[float]:
 
 
 def test_body_lines_are_the_reference_13_in_order():
-    assert list(pose.BODY_LINES) == LINES
-    assert all(max(pair) < 17 for pair in pose.BODY_LINES)  # the two "neck" (joint 17) pairs are skipped
+    assert list(BODY_LINES) == LINES
+    assert all(max(pair) < 17 for pair in BODY_LINES)  # the two "neck" (joint 17) pairs are skipped
 
 
 def test_canvas_coords_truncate_before_and_after_scaling():
     xy = np.zeros((17, 2))
     xy[:3] = [[33.9, 77.7], [-3.7, -0.5], [99.99, 249.99]]
-    got = pose.canvas_coords(xy, (100, 250))
+    got = canvas_coords(xy, (100, 250))
     # trunc(33.9) = 33 → 33·192/100 = 63.36 → 63; trunc(77.7) = 77 → 77·384/250 = 118.272 → 118
     assert got[0].tolist() == [63.0, 118.0]
     # both truncations go toward zero: -3 → -5.76 → -5; -0.5 → 0 (+0.0, not -0.0, so atan2 gives +180, not -180)
     assert got[1].tolist() == [-5.0, 0.0] and not np.signbit(got[1, 1])
     # the first truncation matters: 99·1.92 = 190.08 → 190 and 249·1.536 = 382.464 → 382 (not 383.98 → 383)
     assert got[2].tolist() == [190.0, 382.0]
-    # x·192/W is computed in that order (spec §5), so exact multiples stay exact: 55·192/88 = 120, whereas
+    # x·192/W is computed in that order (docs/spec.md §5), so exact multiples stay exact: 55·192/88 = 120, whereas
     # 55·(192/88) = 119.999… would truncate to 119
-    assert pose.canvas_coords(np.full((17, 2), 55.0), (88, 384))[0].tolist() == [120.0, 55.0]
+    assert canvas_coords(np.full((17, 2), 55.0), (88, 384))[0].tolist() == [120.0, 55.0]
     # one size per image
-    per_image = pose.canvas_coords(np.full((2, 17, 2), 10.0), np.array([[192, 384], [96, 96]]))
+    per_image = canvas_coords(np.full((2, 17, 2), 10.0), np.array([[192, 384], [96, 96]]))
     assert per_image[:, 0].tolist() == [[10.0, 10.0], [20.0, 40.0]]
 
 
@@ -74,20 +79,20 @@ def test_r_la_vector_matches_explicit_loop_and_layout():
     kp = skeletons(3)  # (3, 17, 3) on the canvas itself: (W, H) = (192, 384) maps integers to themselves
     ints = np.trunc(kp[..., :2])
     for variant, width in (("R_LA", 26), ("R_LAC", 60), ("R_A", 13)):
-        v = pose.pose_vectors(kp, (192, 384), variant)
+        v = pose_vectors(kp, (192, 384), variant)
         assert v.shape == (3, width)
-    v = pose.pose_vectors(kp, (192, 384), "R_LA")
+    v = pose_vectors(kp, (192, 384), "R_LA")
     for i in range(3):
         np.testing.assert_allclose(v[i], loop_vector(ints[i]), rtol=0, atol=1e-12)
-    lac = pose.pose_vectors(kp, (192, 384), "R_LAC")
+    lac = pose_vectors(kp, (192, 384), "R_LAC")
     np.testing.assert_array_equal(lac[:, :34], ints.reshape(3, 34))  # x0, y0, x1, y1, …
     np.testing.assert_array_equal(lac[:, 34:], v)
-    np.testing.assert_array_equal(pose.pose_vectors(kp, (192, 384), "R_A"), v[:, 13:])
+    np.testing.assert_array_equal(pose_vectors(kp, (192, 384), "R_A"), v[:, 13:])
 
 
 def test_hand_computed_lengths_and_angles():
     xy = FRONT.copy()
-    v = pose.pose_vectors(xy[None], (192, 384))[0]
+    v = pose_vectors(xy[None], (192, 384))[0]
     # line 0 = nose (96, 40) → L-eye (104, 32): dx = -8, dy = 8 → length 8√2, atan2(8, -8) = 135°
     assert v[0] == pytest.approx(8 * math.sqrt(2)) and v[13] == pytest.approx(135.0)
     # line 4 = L-shoulder (126, 90) → R-shoulder (66, 90): length 60, angle atan2(0, 60) = 0°
@@ -97,18 +102,18 @@ def test_hand_computed_lengths_and_angles():
     # a back view swaps the shoulders: (66, 90) → (126, 90) is +180° (the range is (-180, 180])
     back = xy.copy()
     back[[5, 6]] = back[[6, 5]]
-    assert pose.pose_vectors(back[None], (192, 384))[0, 17] == 180.0
+    assert pose_vectors(back[None], (192, 384))[0, 17] == 180.0
     # image pixels are mapped to the canvas first: a 64×128 image is scaled ×3
     small = np.trunc(FRONT / 3)
-    got = pose.pose_vectors(small[None], (64, 128))[0]
+    got = pose_vectors(small[None], (64, 128))[0]
     np.testing.assert_allclose(got, loop_vector(np.trunc(small) * 3), atol=1e-12)
 
 
 def test_wrong_keypoint_shape_is_an_error():
     with pytest.raises(PoseInputError, match=r"\(N, 17, 2\|3\)"):
-        pose.pose_vectors(np.zeros((2, 18, 3)), (192, 384))
+        pose_vectors(np.zeros((2, 18, 3)), (192, 384))
     with pytest.raises(PoseInputError, match="positive"):
-        pose.canvas_coords(np.zeros((17, 2)), (0, 384))
+        canvas_coords(np.zeros((17, 2)), (0, 384))
 
 
 def test_improved_encoding_handles_the_180_degree_wrap():
@@ -116,10 +121,10 @@ def test_improved_encoding_handles_the_180_degree_wrap():
     up[[5, 6]] = [[66, 90], [126, 91]]  # back view, shoulder line at atan2(-1, -60) ≈ -179.05°
     down[[5, 6]] = [[66, 91], [126, 90]]  # same pose tilted the other way: ≈ +179.05°
     other[[9, 10]] = [[150, 40], [42, 40]]  # arms raised
-    raw = pose.pose_vectors(np.stack([up, down, other]), (192, 384))
+    raw = pose_vectors(np.stack([up, down, other]), (192, 384))
     assert raw[0, 17] == pytest.approx(-179.045, abs=1e-3) and raw[1, 17] == pytest.approx(179.045, abs=1e-3)
-    ref = pose.PoseEncoder.fit(raw, "R_LA", "reference").transform(raw)
-    imp = pose.PoseEncoder.fit(raw, "R_LA", "improved").transform(raw)
+    ref = PoseEncoder.fit(raw, "R_LA", "reference").transform(raw)
+    imp = PoseEncoder.fit(raw, "R_LA", "improved").transform(raw)
     dist = lambda x, i, j: float(np.linalg.norm(x[i] - x[j]))  # noqa: E731
     assert dist(ref, 0, 1) > dist(ref, 0, 2)  # reference: the wrap looks farther than raising both arms
     assert dist(imp, 0, 1) < dist(imp, 0, 2) / 10  # improved: the two tilts are neighbours
@@ -129,8 +134,8 @@ def test_improved_encoding_handles_the_180_degree_wrap():
 
 
 def test_improved_encoding_scales_lengths_as_one_group():
-    raw = pose.pose_vectors(skeletons(4), (192, 384), "R_LAC")
-    enc = pose.PoseEncoder.fit(raw, "R_LAC", "improved")
+    raw = pose_vectors(skeletons(4), (192, 384), "R_LAC")
+    enc = PoseEncoder.fit(raw, "R_LAC", "improved")
     coords, lengths = raw[:, :34], raw[:, 34:47]
     np.testing.assert_allclose(enc.mean[:34], coords.mean())
     np.testing.assert_allclose(enc.std[34:], lengths.std())
@@ -156,7 +161,7 @@ def test_alphapose_keeps_the_highest_scoring_person(tmp_path):
     a, b, c = skeletons(3)
     path = write_json(tmp_path / "kp.json", [entry("x.png", a, 0.4), entry("x.png", b, 2.5), entry("x.png", c, 1.0),
                                              entry("y.jpg", c, 0.1)])
-    got = pose.read_alphapose_json(path)
+    got = read_alphapose_json(path)
     assert sorted(got) == ["x.png", "y.jpg"]
     np.testing.assert_array_equal(got["x.png"], b)
     np.testing.assert_array_equal(got["y.jpg"], c)
@@ -166,16 +171,16 @@ def test_alphapose_malformed_files(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('[\n {"image_id": "a.png",\n  "keypoints": [1, 2,, 3]}\n]')
     with pytest.raises(PoseInputError, match=r"bad\.json.*line 3, column"):
-        pose.read_alphapose_json(bad)
+        read_alphapose_json(bad)
     short = write_json(tmp_path / "short.json", [entry("a.png", np.zeros((17, 3)), 1), entry("b.png", np.zeros(78), 1)])
     with pytest.raises(PoseInputError, match=r"entry 1 \(b\.png\): keypoints has 78 values, expected 51"):
-        pose.read_alphapose_json(short)
+        read_alphapose_json(short)
     with pytest.raises(PoseInputError, match="JSON list"):
-        pose.read_alphapose_json(write_json(tmp_path / "d.json", {"a.png": []}))
+        read_alphapose_json(write_json(tmp_path / "d.json", {"a.png": []}))
     with pytest.raises(PoseInputError, match="entry 0: expected an object with image_id, keypoints and score"):
-        pose.read_alphapose_json(write_json(tmp_path / "e.json", [{"image_id": "a.png", "keypoints": []}]))
+        read_alphapose_json(write_json(tmp_path / "e.json", [{"image_id": "a.png", "keypoints": []}]))
     with pytest.raises(PoseInputError, match="does not exist"):
-        pose.read_alphapose_json(tmp_path / "absent.json")
+        read_alphapose_json(tmp_path / "absent.json")
 
 
 def make_images(folder: Path, sizes: dict[str, tuple[int, int]]) -> Path:
@@ -189,23 +194,23 @@ def test_image_sizes_come_from_the_images_or_one_size(tmp_path):
     kp = skeletons(2)
     path = write_json(tmp_path / "kp.json", [entry("a.png", kp[0], 1), entry("b.png", kp[1], 1)])
     folder = make_images(tmp_path / "img", {"a.png": (40, 80), "b.png": (64, 128)})
-    got = pose.read_alphapose(path, images=folder)
+    got = read_alphapose(path, images=folder)
     assert got.sizes == {"a.png": (40, 80), "b.png": (64, 128)}
-    assert pose.read_alphapose(path, image_size=(32, 64)).sizes == {"a.png": (32, 64), "b.png": (32, 64)}
+    assert read_alphapose(path, image_size=(32, 64)).sizes == {"a.png": (32, 64), "b.png": (32, 64)}
     with pytest.raises(PoseInputError, match=r"--images DIR.*--image-size W H"):
-        pose.read_alphapose(path)
+        read_alphapose(path)
 
 
 def test_images_missing_from_the_keypoint_file(tmp_path):
     path = write_json(tmp_path / "kp.json", [entry("a.png", skeletons(1)[0], 1)])
     folder = make_images(tmp_path / "img", {n: (8, 16) for n in ("a.png", "b.png", "c.png")})
     with pytest.raises(PoseInputError, match=r"2 of 3 images .* missing from .*kp\.json: b\.png, c\.png"):
-        pose.read_alphapose(path, images=folder)
-    got = pose.read_alphapose(path, images=folder, missing="zero")
+        read_alphapose(path, images=folder)
+    got = read_alphapose(path, images=folder, missing="zero")
     assert got.points["b.png"] is None and got.points["c.png"] is None and got.points["a.png"] is not None
     stray = write_json(tmp_path / "stray.json", [entry("zzz.png", skeletons(1)[0], 1)])
     with pytest.raises(PoseInputError, match=r"1 entries of .*stray\.json name images that are not in"):
-        pose.read_alphapose(stray, images=folder, missing="zero")
+        read_alphapose(stray, images=folder, missing="zero")
 
 
 # ------------------------------------------------------------------------------------------------ clustering
@@ -220,7 +225,7 @@ def toy_keypoints(n: int = 20, none: tuple[str, ...] = ("z_none.png",)) -> Keypo
 
 
 def test_missing_person_gets_class_zero_and_the_rest_1_to_k():
-    res = pose.cluster_poses(toy_keypoints(), PoseConfig(k=5))
+    res = cluster_poses(toy_keypoints(), PoseConfig(k=5))
     table = res.label_table()
     assert table["z_none"] == 0
     rest = [v for name, v in table.items() if name != "z_none"]
@@ -237,18 +242,18 @@ def test_confidence_threshold_is_an_option():
     kps = toy_keypoints(none=())
     kps.points["img03.png"] = kps.points["img03.png"].copy()
     kps.points["img03.png"][:, 2] = 0.2
-    assert pose.cluster_poses(kps, PoseConfig(k=5)).label_table()["img03"] > 0  # reference: scores ignored
-    assert pose.cluster_poses(kps, PoseConfig(k=5, min_score=0.5)).label_table()["img03"] == 0
+    assert cluster_poses(kps, PoseConfig(k=5)).label_table()["img03"] > 0  # reference: scores ignored
+    assert cluster_poses(kps, PoseConfig(k=5, min_score=0.5)).label_table()["img03"] == 0
 
 
 def test_kmeans_settings_are_the_reference_ones():
-    km = pose.cluster_poses(toy_keypoints(), PoseConfig(k=5)).kmeans
+    km = cluster_poses(toy_keypoints(), PoseConfig(k=5)).kmeans
     assert (km.n_clusters, km.random_state, km.max_iter, km.n_init) == (5, 0, 1000, 10)
 
 
 def test_bad_clustering_requests():
     with pytest.raises(PoseInputError, match="k=6 clusters need at least 6 images with a usable pose, got 5"):
-        pose.cluster_poses(toy_keypoints(5), PoseConfig(k=6))
+        cluster_poses(toy_keypoints(5), PoseConfig(k=6))
     with pytest.raises(ValueError, match="outside 5…40"):
         PoseConfig(k=41)
     with pytest.raises(ValueError, match="variant"):
@@ -260,58 +265,44 @@ def test_medoid_and_purity_by_hand():
     x = np.array([[0.0], [1.0], [2.0], [10.0], [5.0], [7.0], [np.nan]])
     labels = np.array([1, 1, 1, 1, 2, 2, 0])
     # cluster 1 distance sums: 0→13, 1→11, 2→11, 10→27 (first minimum wins); cluster 2: a tie → first
-    assert pose.cluster_medoids(x, labels) == {1: 1, 2: 4}
-    assert pose.cluster_medoids(x, labels, chunk=1) == {1: 1, 2: 4}
-    assert pose.purity([1, 1, 1, 2, 2, 3], ["a", "a", "b", "b", "b", "a"]) == pytest.approx(5 / 6)
+    assert cluster_medoids(x, labels) == {1: 1, 2: 4}
+    assert cluster_medoids(x, labels, chunk=1) == {1: 1, 2: 4}
+    assert purity([1, 1, 1, 2, 2, 3], ["a", "a", "b", "b", "b", "a"]) == pytest.approx(5 / 6)
     with pytest.raises(ValueError, match="equally long"):
-        pose.purity([1, 2], ["a"])
+        purity([1, 2], ["a"])
 
 
-@pytest.fixture(scope="module")
-def smoke(tmp_path_factory) -> Path:
-    from rlqlib.synthcc import generate as synth
-
-    root = tmp_path_factory.mktemp("synthcc") / "smoke"
-    synth.generate(synth.PRESETS["smoke"], root, seed=0, workers=1)
-    return root
-
-
-def test_synthcc_ground_truth_clusters_by_pose_family(smoke):
-    kps = pose.read_synthcc_keypoints(smoke, "train")
-    truth = pose.synthcc_truth(smoke, "train")
+def test_synthcc_ground_truth_clusters_by_pose_family(synthcc_smoke):
+    kps = read_synthcc_keypoints(synthcc_smoke, "train")
+    truth = synthcc_truth(synthcc_smoke, "train")
     assert set(kps.points) == set(truth) and all(v is not None for v in kps.points.values())
     chance = pd.Series(truth).value_counts(normalize=True).max()
-    sweep = {enc: pose.sweep_k(kps, (5, 10), PoseConfig(encoding=enc), truth).set_index("k")["purity"]
-             for enc in pose.ENCODINGS}
+    sweep = {enc: sweep_k(kps, (5, 10), PoseConfig(encoding=enc), truth).set_index("k")["purity"]
+             for enc in ENCODINGS}
     assert sweep["reference"][10] > chance + 0.2
     assert sweep["improved"][10] > chance + 0.35
-    res = pose.cluster_poses(kps, PoseConfig(k=10, encoding="improved"))
-    assert pose.purity(res.labels, [truth[n] for n in res.names]) == pytest.approx(sweep["improved"][10])
-    fig = pose.plot_pose_clusters(res, smoke / "train", n_samples=2, classes=[1, 2, 3])
-    assert len(fig.axes) == 3 * 3
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
+    res = cluster_poses(kps, PoseConfig(k=10, encoding="improved"))
+    assert purity(res.labels, [truth[n] for n in res.names]) == pytest.approx(sweep["improved"][10])
 
 
-def test_cluster_command_writes_the_reference_format(smoke, tmp_path):
-    kp_json = smoke / "annotations" / "keypoints_train.json"
-    h, w = json.loads((smoke / "synthcc.json").read_text())["image_size"]
+def test_cluster_command_writes_the_reference_format(synthcc_smoke, tmp_path):
+    kp_json = synthcc_smoke / "annotations" / "keypoints_train.json"
+    h, w = json.loads((synthcc_smoke / "synthcc.json").read_text())["image_size"]
     out = tmp_path / "labels.csv"
-    summary = pose.cluster_command(kp_json, [5, 10], out, variant=["R_A", "R_LA"], image_size=(w, h))
+    summary = cluster_command(kp_json, [5, 10], out, variant=["R_A", "R_LA"], image_size=(w, h))
     lines = out.read_text().splitlines()
     assert lines[0] == "Category,Image,R_LA_5,R_A_5,R_LA_10,R_A_10"
-    assert summary["images"] == len(lines) - 1 == len(list((smoke / "train").glob("*.png")))
+    assert summary["images"] == len(lines) - 1 == len(list((synthcc_smoke / "train").glob("*.png")))
     first = lines[1].split(",")
     assert first[0] == "train" and not first[1].endswith(".png") and all(v.endswith(".0") for v in first[2:])
-    res = pose.cluster_poses(pose.read_alphapose(kp_json, image_size=(w, h)), PoseConfig(k=10))
+    res = cluster_poses(read_alphapose(kp_json, image_size=(w, h)), PoseConfig(k=10))
     assert dict(read_pose_cluster_csv(out, "R_LA_10")) == res.label_table()
     # from the image folder instead of one size: same labels
-    pose.cluster_command(kp_json, 10, tmp_path / "b.csv", images=smoke / "train", category="query")
+    cluster_command(kp_json, 10, tmp_path / "b.csv", images=synthcc_smoke / "train", category="query")
     assert dict(read_pose_cluster_csv(tmp_path / "b.csv", "R_LA_10")) == res.label_table()
     assert (tmp_path / "b.csv").read_text().splitlines()[1].startswith("query,")
     with pytest.raises(ValueError, match="variant"):
-        pose.cluster_command(kp_json, 10, out, variant="R_XY", image_size=(w, h))
+        cluster_command(kp_json, 10, out, variant="R_XY", image_size=(w, h))
 
 
 @pytest.mark.skipif(not LTCC_POSE.is_file(), reason="../shared/reference-annotations is not available")
@@ -321,9 +312,9 @@ def test_ltcc_pose_csv_round_trip(tmp_path):
     assert len(table) == len(raw) == 9576
     assert dict(zip(raw["Image"], raw["R_LA_15"].astype(int))) == dict(table)
     counts = pd.Series(table).value_counts().sort_index().tolist()
-    assert counts == [63, 736, 756, 488, 866, 319, 656, 614, 330, 273, 1094, 355, 575, 382, 1657, 412]  # spec §5
+    assert counts == [63, 736, 756, 488, 866, 319, 656, 614, 330, 273, 1094, 355, 575, 382, 1657, 412]  # docs/spec.md §5
     names = list(table)
-    pose.write_pose_csv(tmp_path / "ltcc.csv", names, {"R_LA_15": [table[n] for n in names]})
+    write_pose_csv(tmp_path / "ltcc.csv", names, {"R_LA_15": [table[n] for n in names]})
     assert dict(read_pose_cluster_csv(tmp_path / "ltcc.csv", "R_LA_15")) == dict(table)
     assert (tmp_path / "ltcc.csv").read_text().splitlines()[1] == "train,000_1_c10_001003,10.0"
 
@@ -332,7 +323,7 @@ def test_ltcc_pose_csv_round_trip(tmp_path):
 
 
 def test_blazepose_to_coco_entry():
-    from rlqlib.data.pose_mediapipe import BLAZEPOSE_TO_COCO, to_coco_entry
+    from rlqlib.data.pose.mediapipe import BLAZEPOSE_TO_COCO, to_coco_entry
 
     lm = np.column_stack([np.arange(33) / 33, np.arange(33) / 66, np.linspace(0, 1, 33)])  # (33, 3)
     e = to_coco_entry("a.png", lm, 330, 660)
@@ -345,7 +336,7 @@ def test_blazepose_to_coco_entry():
 
 
 def test_mediapipe_module_imports_neither_torch_nor_sklearn():
-    code = "import sys, rlqlib.data.pose_mediapipe; print(sorted({'torch', 'sklearn', 'pandas'} & set(sys.modules)))"
+    code = "import sys, rlqlib.data.pose.mediapipe; print(sorted({'torch', 'sklearn', 'pandas'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == "[]"
 
@@ -358,11 +349,11 @@ def test_mediapipe_on_the_astronaut(tmp_path):
     subprocess.run([str(POSE_PY), "-c", "import sys; from PIL import Image; from skimage import data; "
                     "Image.fromarray(data.astronaut()).save(sys.argv[1])", str(folder / "astronaut.png")], check=True)
     Image.new("RGB", (64, 128), (90, 90, 90)).save(folder / "blank.png")  # nobody there: left out
-    summary = pose.run_mediapipe(folder, tmp_path / "kp.json")
+    summary = run_mediapipe(folder, tmp_path / "kp.json")
     assert summary == {"images": 2, "persons": 1, "no_person": 1, "out": str((tmp_path / "kp.json").resolve())}
     with pytest.raises(PoseInputError, match="blank.png"):
-        pose.read_alphapose(tmp_path / "kp.json", images=folder)
-    kps = pose.read_alphapose(tmp_path / "kp.json", images=folder, missing="zero")
+        read_alphapose(tmp_path / "kp.json", images=folder)
+    kps = read_alphapose(tmp_path / "kp.json", images=folder, missing="zero")
     assert kps.points["blank.png"] is None and kps.sizes["astronaut.png"] == (512, 512)
     kp = kps.points["astronaut.png"]  # (17, 3); the face is at about x 150…300, y 50…200 of the 512² photo
     assert 150 < kp[0, 0] < 300 and 50 < kp[0, 1] < 200

@@ -4,11 +4,12 @@ Runs in its own environment, because mediapipe 0.10.21 (the last release whose w
 pins numpy<2::
 
     make pose-env
-    .venv-pose/bin/python -m rlqlib.data.pose_mediapipe --images DIR --out keypoints.json
+    .venv-pose/bin/python -m rlqlib.data.pose.mediapipe --images DIR --out keypoints.json
 
 The JSON is then read in the main environment (``rlq poses cluster --keypoints keypoints.json --images DIR``, or
-:func:`rlqlib.data.pose.read_alphapose`). This module imports only the standard library, numpy (1.x or 2.x), Pillow
-and, inside :func:`estimate`, mediapipe: nothing else of rlqlib, no torch.
+:func:`rlqlib.data.pose.keypoints.read_alphapose`). This module imports only the standard library, numpy (1.x or
+2.x), Pillow and, inside :func:`estimate`, mediapipe: nothing else of rlqlib, no torch (the ``__init__`` files of
+``rlqlib``, ``rlqlib.data`` and ``rlqlib.data.pose`` import nothing).
 
 Model: legacy ``mp.solutions.pose.Pose(static_image_mode=True, model_complexity=1)`` (the other complexities
 download their model at run time). BlazePose's 33 landmarks map to COCO-17 with :data:`BLAZEPOSE_TO_COCO`; the
@@ -112,8 +113,8 @@ def run(images: str | Path, out: str | Path, min_detection: float = 0.5) -> dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m rlqlib.data.pose_mediapipe --images DIR --out FILE``; prints a JSON summary."""
-    parser = argparse.ArgumentParser(prog="python -m rlqlib.data.pose_mediapipe", description=__doc__.split("\n")[0])
+    """Command line: ``python -m rlqlib.data.pose.mediapipe --images DIR --out FILE``; prints a JSON summary."""
+    parser = argparse.ArgumentParser(prog="python -m rlqlib.data.pose.mediapipe", description=__doc__.split("\n")[0])
     parser.add_argument("--images", required=True, help="image folder (searched recursively)")
     parser.add_argument("--out", required=True, help="AlphaPose-format JSON to write")
     parser.add_argument("--min-detection", type=float, default=0.5, help="BlazePose person-detection threshold")
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = run(args.images, args.out, args.min_detection)
     except (OSError, ValueError) as err:
-        print(f"pose_mediapipe: error: {err}", file=sys.stderr)
+        print(f"rlqlib.data.pose.mediapipe: error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(summary))
     return 0

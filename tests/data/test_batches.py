@@ -1,0 +1,83 @@
+"""rlqlib.data.batches: augmented training batches, with and without recoloured replicas (tiny, CPU)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from rlqlib.data.batches import TrainBatches
+from rlqlib.data.recolour import extended_pid2clothes
+from rlqlib.data.sampler import PKSampler
+from rlqlib.data.transforms import normalize
+
+# identity -> number of images; with k=4, ids 3 and 5 are up-sampled; 2+1+1+1+2+1 = 8 chunks
+COUNTS = {0: 10, 1: 7, 2: 4, 3: 2, 4: 9, 5: 1}
+PIDS = [pid for pid, n in COUNTS.items() for _ in range(n)]
+
+
+def _images(b=6, h=24, w=12, seed=0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, 256, (b, 3, h, w), generator=g, dtype=torch.uint8)
+
+
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_train_batches_plain():
+    images = _images(len(PIDS), 8, 4, seed=1)
+    sampler = PKSampler(PIDS, p=2, k=4, seed=0)
+    tb = TrainBatches(images, PIDS, np.array(PIDS) * 2, sampler, _gen(0))
+    tb.set_epoch(3)
+    assert sampler.epoch == 3
+    batches = list(tb)
+    assert len(batches) == len(tb) == 4
+    for batch in batches:
+        assert set(batch) == {"images", "pids", "clothes_ids", "index"}
+        assert batch["images"].shape == (8, 3, 8, 4) and batch["images"].dtype == torch.float32
+        assert torch.equal(batch["clothes_ids"], batch["pids"] * 2)
+    with pytest.raises(ValueError, match="gender"):
+        TrainBatches(images, PIDS, PIDS, sampler, _gen(0), extra={"gender": [0, 1]})
+
+
+def test_train_batches_with_replicas():
+    n, h, w, c = len(PIDS), 8, 4, 9
+    images = _images(n, h, w, seed=2)
+    shirt = torch.zeros(n, 1, h, w, dtype=torch.bool)
+    shirt[:, :, 1:4] = True
+    pant = torch.zeros_like(shirt)
+    pant[:, :, 5:8] = True
+    clothes = np.array(PIDS) * 2  # one real clothes class per id, N_orig = 12
+    pid2clothes = np.zeros((6, 12), dtype=bool)
+    pid2clothes[np.arange(6), np.arange(6) * 2] = True
+    ext = extended_pid2clothes(pid2clothes, c)
+    gender = np.array([pid % 2 for pid in PIDS])
+    single = np.zeros(n, dtype=bool)
+    single[:10] = True  # identity 0 is "faulty": one colour for both parts
+    tb = TrainBatches(
+        images, PIDS, clothes, PKSampler(PIDS, p=2, k=4, seed=0), _gen(0),
+        extra={"gender": gender}, recolour=True, shirt_masks=shirt, pant_masks=pant,
+        num_orig_clothes=12, single_colour=single, augment=dict(crop_p=0, flip_p=0, erase_p=0),
+    )
+    batches = list(tb)
+    assert len(batches) == len(tb) == 4
+    for batch in batches:
+        idx = batch["index"]
+        assert batch["images"].shape == (16, 3, h, w)
+        assert torch.equal(idx[0::2], idx[1::2])
+        assert torch.equal(batch["pids"], torch.tensor(PIDS)[idx])
+        assert torch.equal(batch["gender"], torch.as_tensor(gender)[idx])
+        assert batch["replica"].tolist() == [False, True] * 8
+        assert torch.equal(batch["clothes_ids"][0::2], torch.as_tensor(clothes)[idx[0::2]])
+        syn = batch["clothes_ids"][1::2] - 12 - batch["pids"][1::2] * c * c  # combo index
+        assert ((syn >= 0) & (syn < c * c)).all()
+        assert ext[batch["pids"].numpy(), batch["clothes_ids"].numpy()].all()  # own classes
+        faulty = torch.as_tensor(single)[idx[1::2]]
+        assert (syn // c == syn % c)[faulty].all()  # single colour: pant index == shirt index
+        # originals untouched; replicas differ only inside the masks
+        assert torch.equal(batch["images"][0::2], normalize(images[idx[0::2]]))
+        outside = ~(shirt | pant)[idx[1::2]].expand(-1, 3, -1, -1)
+        original = normalize(images[idx[1::2]])
+        assert torch.equal(batch["images"][1::2][outside], original[outside])
+        assert not torch.equal(batch["images"][1::2], original)
