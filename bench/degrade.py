@@ -6,7 +6,7 @@ Usage::
     .venv/bin/python bench/degrade.py --batch 64 --size 384 192 --seconds 3
     .venv/bin/python bench/degrade.py --device cuda                       # adds the GPU's img/s
 
-The *per-image reference* is the authors' code path (spec §4), one image at a time on HWC uint8 arrays:
+The *per-image reference* is the authors' code path (docs/spec.md §4), one image at a time on HWC uint8 arrays:
 pixelation = PIL resize of the shorter side to r (BICUBIC) then PIL BILINEAR back; motion blur = a k×k line
 kernel rotated with ``cv2.warpAffine`` and applied with ``cv2.filter2D``; out-of-focus = torchvision's
 ``gaussian_blur`` (a k×k 2-D kernel). The *batched* version is :func:`rlqlib.data.degrade.apply` on a (B, 3, H, W)

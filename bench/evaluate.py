@@ -10,7 +10,7 @@ at three scales: LTCC (493 × 7,050, 75 ids, 12 cameras, 5 outfits per id), PRCC
 3 cameras, 3 outfits per id) and LaST-like (10,000 × 125,000, 5,806 ids, unique camid per image, clothes = pid,
 general protocol only).
 
-The *reference pipeline* re-implements the authors' evaluation (spec §8, performance-anchors §1): distances one
+The *reference pipeline* re-implements the authors' evaluation (docs/spec.md §8; its cost is measured in bench/README.md): distances one
 query at a time (``-(q_i @ g.T)``) into a (Q, G) float32 matrix, then per mode one full ``np.argsort`` (numpy's
 default, unstable) and a per-query loop with ``np.isin`` (the original's ``np.in1d`` no longer exists in numpy
 ≥ 2.4, where it crashes). LTCC/PRCC run all three modes, each with its own argsort, as the reference's ``test()``.

@@ -1,4 +1,4 @@
-"""The authors' per-image degradations (spec §4), restated one image at a time, and a SynthCC-like test image.
+"""The authors' per-image degradations (docs/spec.md §4), restated one image at a time, and a SynthCC-like test image.
 
 The straightforward baseline that ``bench/degrade.py`` times and that ``tests/data/test_degrade.py`` checks the batched
 :mod:`rlqlib.data.degrade` against (within one uint8 level). Inputs and outputs are (H, W, 3) uint8 arrays, as the

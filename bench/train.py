@@ -7,7 +7,7 @@ Each configuration builds the run's modules (model, heads, optimisers, frozen te
 :class:`rlqlib.engine.train.Trainer` does, feeds random uint8 images with valid labels (so no dataset is needed),
 runs ``--warmup`` steps and times ``--steps`` more. A CAP step forwards M = P·K images (2·P·K with the cloth
 replica); a TAD step forwards 2B (HQ + LQ) through the student plus B through the teacher. Batch making
-(sampling, recolouring, augmentation: :class:`rlqlib.data.loader.TrainBatches` over random images and masks) is timed
+(sampling, recolouring, augmentation: :class:`rlqlib.data.batches.TrainBatches` over random images and masks) is timed
 separately (``batch_s``). ``--set KEY=JSON`` applies config overrides to every variant (e.g.
 ``--set data.cloth_aug=false`` for a BM step without the recoloured replica). Prints one JSON line per
 configuration: s/step and images/s (images = what the student forwards) and the 1-minute load average before
@@ -25,17 +25,22 @@ import time
 import torch
 
 from rlqlib.engine import config as C
-from rlqlib.data import loader as Ld
+from rlqlib.engine import presets as Pr
+from rlqlib.data.batches import TrainBatches
+from rlqlib.data.recolour import COLOURS
+from rlqlib.data.sampler import PKSampler
+from rlqlib.methods.base import Placement
+from rlqlib.methods.model_config import ModelConfig
 from rlqlib.methods.rlq import model as M
 from rlqlib.methods.rlq import steps as S
-from rlqlib.data.loader import train_augment
+from rlqlib.data.transforms import train_augment
 
 
 def build(cfg: C.ExperimentConfig, num_ids: int, device: torch.device) -> S.StepContext:
     clothes_orig = 4 * num_ids
     num_clothes = clothes_orig + (81 * num_ids if cfg.data.cloth_aug else 0)
-    mcfg = M.ModelConfig(**{**C.to_dict(cfg)["model"], "num_ids": num_ids, "num_clothes": num_clothes,
-                            "num_pose_classes": cfg.data.pose_k + 1})
+    mcfg = ModelConfig(**{**C.to_dict(cfg)["model"], "num_ids": num_ids, "num_clothes": num_clothes,
+                          "num_pose_classes": cfg.data.pose_k + 1})
     model, heads = M.build_model(mcfg, 0), M.build_heads(mcfg, 1)
     student = S.Student(model, heads.cal_classifier).to(device)
     cc = heads.clothes_classifier.to(device)
@@ -43,7 +48,7 @@ def build(cfg: C.ExperimentConfig, num_ids: int, device: torch.device) -> S.Step
         student.to(memory_format=torch.channels_last)
     teacher = None
     if cfg.tad.enabled:
-        teacher = M.make_teacher(M.build_model(M.ModelConfig(**{**C.to_dict(cfg)["model"], "variant": "bm"}), 2)
+        teacher = M.make_teacher(M.build_model(ModelConfig(**{**C.to_dict(cfg)["model"], "variant": "bm"}), 2)
                                  .to(device))
     p2c = torch.zeros(num_ids, num_clothes, dtype=torch.bool, device=device)
     p2c[torch.arange(num_ids), torch.arange(num_ids)] = True
@@ -51,17 +56,15 @@ def build(cfg: C.ExperimentConfig, num_ids: int, device: torch.device) -> S.Step
         for i in range(num_ids):
             p2c[i, clothes_orig + 81 * i: clothes_orig + 81 * (i + 1)] = True
     s = cfg.schedule
-    amp = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[cfg.runtime.amp]
     return S.StepContext(
         student=student, clothes_classifier=cc, teacher=teacher,
         opt=torch.optim.Adam(student.parameters(), lr=s.lr, weight_decay=s.weight_decay),
         opt_cc=torch.optim.Adam(cc.parameters(), lr=s.lr, weight_decay=s.weight_decay),
         scaler=torch.amp.GradScaler(device.type, enabled=cfg.runtime.amp == "fp16"),
         scaler_cc=torch.amp.GradScaler(device.type, enabled=cfg.runtime.amp == "fp16"),
-        loss_cfg=cfg.losses, weights=dict(cfg.weights), terms=tuple(cfg.terms), pid2clothes=p2c, device=device,
-        amp_dtype=amp, channels_last=cfg.runtime.channels_last, tad_teacher=cfg.tad.teacher,
-        tad_self_ss=cfg.tad.self_ss, tad_self_mse=cfg.tad.self_mse, mix="ltcc", cos_from=model.disentangle_from
-        or ("f_bot",))
+        loss_cfg=cfg.losses, weights=dict(cfg.weights), terms=tuple(cfg.terms), pid2clothes=p2c,
+        place=Placement(device, cfg.runtime.amp, cfg.runtime.channels_last), tad=cfg.tad, mix="ltcc",
+        cos_from=model.disentangle_from or ("f_bot",))
 
 
 def cap_batch(cfg: C.ExperimentConfig, num_ids: int, g: torch.Generator, device: torch.device) -> dict:
@@ -75,7 +78,7 @@ def cap_batch(cfg: C.ExperimentConfig, num_ids: int, g: torch.Generator, device:
 
 
 def batch_seconds(cfg: C.ExperimentConfig, num_ids: int, device: torch.device, n: int) -> float:
-    """Seconds per batch of :class:`rlqlib.data.loader.TrainBatches` (24 random images per identity, random masks)."""
+    """Seconds per batch of :class:`rlqlib.data.batches.TrainBatches` (24 random images per identity, random masks)."""
     per_id = 24
     h, w = cfg.data.image_size
     g = torch.Generator(device=device)
@@ -89,9 +92,9 @@ def batch_seconds(cfg: C.ExperimentConfig, num_ids: int, device: torch.device, n
     if cfg.data.cloth_aug:
         rows = torch.arange(h).view(1, 1, h, 1).expand(len(pids), 1, h, w)
         recolour = dict(recolour=True, shirt_masks=(rows < h // 2).to(device), pant_masks=(rows >= h // 2).to(device),
-                        num_orig_clothes=4 * num_ids, colours=Ld.COLOURS)
-    sampler = Ld.PKSampler(pids, cfg.data.p, cfg.data.k, 0, 0, 1)
-    batches = Ld.TrainBatches(images.to(device), pids, clothes, sampler, g, device, **recolour)
+                        num_orig_clothes=4 * num_ids, colours=COLOURS)
+    sampler = PKSampler(pids, cfg.data.p, cfg.data.k, 0, 0, 1)
+    batches = TrainBatches(images.to(device), pids, clothes, sampler, g, device, **recolour)
     it = iter(batches)
     next(it)
     t0 = time.perf_counter()
@@ -136,14 +139,14 @@ def main() -> None:
         if not sep:
             raise SystemExit(f"--set {item!r}: use KEY=JSON, e.g. --set data.cloth_aug=false")
         overrides[key] = json.loads(value)
-    base = C.make(args.preset, "bm")
+    base = Pr.make(args.preset, "bm")
     precisions = args.precisions or ([f"{base.runtime.amp}:{int(base.runtime.channels_last)}"] +
                                      (["none:0", "bf16:1"] if device.type == "cuda" else []))
     for prec in dict.fromkeys(precisions):
         amp, cl = prec.split(":")
         for variant in args.variants:
-            cfg = C.make(args.preset, variant, device=args.device, amp=amp,
-                         **{"runtime.channels_last": bool(int(cl)), **overrides})
+            cfg = Pr.make(args.preset, variant, device=args.device, amp=amp,
+                          **{"runtime.channels_last": bool(int(cl)), **overrides})
             ctx = build(cfg, args.num_ids, device)
             g = torch.Generator(device=device)
             g.manual_seed(0)

@@ -59,9 +59,9 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _cmd_describe(args: argparse.Namespace) -> int:
-    from rlqlib.methods.rlq import model
+    from rlqlib.methods import registry
 
-    counts = model.count_parameters(
+    counts = registry.count_parameters(
         args.variant, backbone=args.backbone, num_ids=args.num_ids, num_clothes=args.num_clothes,
         num_pose=args.num_pose,
     )
@@ -70,9 +70,9 @@ def _cmd_describe(args: argparse.Namespace) -> int:
 
 
 def _cmd_poses_cluster(args: argparse.Namespace) -> int:
-    from rlqlib.data import pose
+    from rlqlib.data.pose import labels
 
-    summary = pose.cluster_command(
+    summary = labels.cluster_command(
         args.keypoints, args.k, args.out, variant=args.variant, category=args.category,
         image_size=tuple(args.image_size) if args.image_size else None, images=args.images,
         encoding=args.encoding, min_score=args.min_score, missing=args.missing,
@@ -104,18 +104,18 @@ def _init_distributed(device: str) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from rlqlib.engine import config
+    from rlqlib.engine import presets
     from rlqlib.engine import runs
 
     overrides = {"seed": args.seed, "dataset": args.dataset, "root": args.root, **_parse_sets(args.set)}
     if args.device:
         overrides["device"] = args.device
     try:
-        cfg = config.make(args.preset, args.variant, **overrides)
+        cfg = presets.make(args.preset, args.variant, **overrides)
     except KeyError as err:  # unknown preset / variant / --set key: a message, not a traceback
         raise ValueError(err.args[0]) from None
     _init_distributed(cfg.runtime.device)
-    from rlqlib.methods.rlq.steps import NonFiniteLossError
+    from rlqlib.methods.base import NonFiniteLossError
     from rlqlib.engine.train import CheckpointError
 
     try:
@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a variant (or load it from the run cache); prints the run folder")
     p.add_argument("--variant", required=True,
                    help="e.g. cal, id-only, bm, cap, tad, rlq, teacher; FIRe²: fire2, fire2-ffm-only, fire2-far-only "
-                        "(rlqlib.engine.config.VARIANTS)")
+                        "(rlqlib.engine.presets.VARIANTS)")
     p.add_argument("--preset", default="cpu", help="smoke | cpu | paper")
     p.add_argument("--dataset", default="synthcc", help="target dataset (synthcc, ltcc, prcc, ...)")
     p.add_argument("--root", required=True, help="dataset folder")

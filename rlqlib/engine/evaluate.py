@@ -1,12 +1,10 @@
-"""Inference features and exact, fast re-id evaluation (CMC and mAP), spec §1.5 and §8.
-
-Features (:func:`extract_features`): model in eval mode on ImageNet-normalised images, f(x) + f(hflip(x)), then
-L2-normalised over the whole vector; float32 out.
+"""Exact, fast re-id evaluation (CMC and mAP), docs/spec.md §8, of the inference features of
+:mod:`rlqlib.engine.features` (docs/spec.md §1.5).
 
 Metrics (:func:`evaluate`, :func:`evaluate_distmat`): distance = −(q·g) in float32, gallery ranked ascending,
 **ties broken by gallery index** (a stable sort; the reference's unstable ``np.argsort`` is not reproducible under
-exact ties, performance-anchors §C). Per query, each protocol splits the same-identity gallery items into *good*
-and *junk* (spec §8); junk items are removed from the ranking, other identities are always kept:
+exact ties: two equal distances can come out in either order). Per query, each protocol splits the same-identity gallery items into *good*
+and *junk* (docs/spec.md §8); junk items are removed from the ranking, other identities are always kept:
 
 ======== ================================================ ==========================================
 protocol junk (same pid and ...)                          good (same pid and ...)
@@ -35,18 +33,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from rlqlib.data.datasets import ReIDDataset
 from rlqlib.data.degrade import full_fp32_matmul
-from rlqlib.data.loader import normalize
 
 logger = logging.getLogger(__name__)
 
@@ -63,98 +59,6 @@ PROTOCOLS = tuple(JUNK_RULES)
 
 class EvaluationError(ValueError):
     """Features, labels or files given to the evaluation are inconsistent."""
-
-
-# ------------------------------------------------------------------------------------------------ features
-
-
-def _image_batches(images: Tensor | Iterable, batch_size: int) -> Iterator[Tensor]:
-    """Yield uint8 (B,3,H,W) batches from a tensor or from a loader's items (tensor, dict or tuple)."""
-    if isinstance(images, Tensor):
-        for start in range(0, images.shape[0], batch_size):
-            yield images[start:start + batch_size]
-        return
-    for i, item in enumerate(images):
-        if isinstance(item, Mapping):
-            if "images" not in item:
-                raise EvaluationError(f"loader item {i} is a dict without an 'images' entry (keys: {list(item)})")
-            item = item["images"]
-        elif isinstance(item, (tuple, list)):
-            item = item[0]
-        if not isinstance(item, Tensor):
-            raise EvaluationError(f"loader item {i} holds a {type(item).__name__}; expected a uint8 (B,3,H,W) "
-                                  "tensor, a dict with 'images' or a tuple starting with the images")
-        yield item
-
-
-def extract_features(
-    model: nn.Module,
-    images: Tensor | Iterable,
-    batch_size: int = 64,
-    device: torch.device | str | None = None,
-    amp: bool | None = None,
-    channels_last: bool | None = None,
-    progress: bool = False,
-) -> Tensor:
-    """Inference features of spec §1.5: L2-normalise(f(x) + f(hflip(x))) for every image.
-
-    The model runs in eval mode under ``torch.no_grad`` (its train/eval state is restored afterwards); images
-    are normalised with the ImageNet mean/std (:func:`rlqlib.data.loader.normalize`) on ``device``.
-
-    Args:
-        model: returns (B, D) features in eval mode (e.g. :class:`rlqlib.methods.rlq.model.RLQNet`).
-        images: (N,3,H,W) uint8 tensor (on any device), or an iterable of batches, each a uint8 (B,3,H,W)
-            tensor, a dict with ``"images"`` or a tuple/list whose first element is the images.
-        batch_size: images per forward pass when ``images`` is a tensor (each pass runs 2·batch_size
-            images: the batch and its mirror).
-        device: where the model runs; default: the device of the model's parameters.
-        amp: bfloat16 autocast; ``None`` = on for CUDA, off on CPU (CPU features stay exact float32).
-        channels_last: channels-last memory format for the inputs and, during the call, the model's weights;
-            ``None`` = same as ``amp``.
-        progress: show a tqdm bar.
-
-    Returns:
-        (N, D) float32 features on ``device``, L2-normalised over the whole vector.
-    """
-    if device is None:
-        param = next(model.parameters(), None)
-        device = param.device if param is not None else torch.device("cpu")
-    device = torch.device(device)
-    amp = device.type == "cuda" if amp is None else amp
-    channels_last = amp if channels_last is None else channels_last
-    if isinstance(images, Tensor) and (images.dim() != 4 or images.shape[1] != 3 or images.dtype != torch.uint8):
-        raise EvaluationError(f"images must be a uint8 (N,3,H,W) tensor, got {images.dtype} "
-                              f"{tuple(images.shape)}; keep stored images as uint8 (rlqlib.data.loader.load_images)")
-    if batch_size < 1:
-        raise EvaluationError(f"batch_size must be ≥ 1, got {batch_size}")
-    total = math.ceil(images.shape[0] / batch_size) if isinstance(images, Tensor) else None
-    was_training = model.training
-    model.eval()
-    memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    convert = channels_last and not all(p.is_contiguous(memory_format=torch.channels_last)
-                                        for p in model.parameters() if p.dim() == 4)
-    if convert:
-        model.to(memory_format=torch.channels_last)
-    out = []
-    try:
-        from tqdm.auto import tqdm
-
-        batches = tqdm(_image_batches(images, batch_size), total=total, desc="features", unit="batch",
-                       disable=not progress, leave=False)
-        with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            for x in batches:
-                x = normalize(x.to(device, non_blocking=True))  # (B,3,H,W) float32
-                b = x.shape[0]
-                both = torch.cat([x, x.flip(3)]).contiguous(memory_format=memory_format)  # (2B,3,H,W)
-                f = model(both).float()  # (2B, D)
-                out.append(F.normalize(f[:b] + f[b:], p=2, dim=1))  # (B, D)
-    finally:
-        model.train(was_training)
-        if convert:
-            model.to(memory_format=torch.contiguous_format)
-    if not out:
-        raise EvaluationError("no images to extract features from (empty tensor or loader)")
-    return torch.cat(out)  # (N, D)
 
 
 # ------------------------------------------------------------------------------------------------ labels
@@ -419,8 +323,8 @@ def evaluate(
     """CMC and mAP of every protocol from features, on the features' device.
 
     Distances are −(q·g) of the features *as given* (pass L2-normalised features, as from
-    :func:`extract_features`), computed in float32 one chunk of queries at a time, so memory stays at about
-    two (chunk, G) float32 buffers. On CUDA, TF32 is switched off for the duration.
+    :func:`rlqlib.engine.features.extract_features`), computed in float32 one chunk of queries at a time, so memory
+    stays at about two (chunk, G) float32 buffers. On CUDA, TF32 is switched off for the duration.
 
     Args:
         q_feats, g_feats: (Q, D) and (G, D) features on one device; other float dtypes are cast to float32.
@@ -499,7 +403,7 @@ def evaluate_distmat(
 
 
 def evaluate_dataset(ds: ReIDDataset, feats_by_split: Mapping[str, Tensor], **kwargs) -> dict[str, dict]:
-    """Score a :class:`rlqlib.data.datasets.ReIDDataset` the way the reference does (spec §8).
+    """Score a :class:`rlqlib.data.datasets.ReIDDataset` the way the reference does (docs/spec.md §8).
 
     Every key of ``ds.query_sets`` is one evaluation: its (query split, gallery split) scored with the rule
     ``ds.eval_rules[key]`` (PRCC: ``sc`` = query_same vs gallery and ``cc`` = query_diff vs gallery, both with
@@ -568,7 +472,8 @@ def score_files(query_npz: str | Path, gallery_npz: str | Path, protocol: str = 
 
     Each ``.npz`` holds ``feats`` (N, D), ``pids``, ``camids`` and ``clothes_ids`` (N,) (``clothes_ids`` only
     needed for ``cc``/``sc``). Features are used **as given**: distance = −dot product, which is the cosine
-    ranking when they are L2-normalised (as :func:`extract_features` writes them); a warning is logged if not.
+    ranking when they are L2-normalised (as :func:`rlqlib.engine.features.extract_features` writes them); a
+    warning is logged if not.
 
     Returns:
         ``{"protocol", "top1", "top5", "mAP", "num_valid_queries", "num_queries"}``; metrics are ``None`` when

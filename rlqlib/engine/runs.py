@@ -10,7 +10,7 @@ A run folder holds ``config.json`` (the resolved config, its hash and the data f
 (resumable; an interrupted run continues from it on the next call) and ``provenance.json`` (git SHA and
 dirty flag, package versions, device, seed, threads, world size, wall time; no host name, no timestamps).
 
-A TAD student depends on its teacher run (variant ``teacher``, :func:`rlqlib.engine.config.teacher_config`): the
+A TAD student depends on its teacher run (variant ``teacher``, :func:`rlqlib.engine.teacher.teacher_config`): the
 teacher is trained or loaded first and its hash becomes part of the student's resolved config.
 :data:`RUN_COUNTS` counts the runs trained and loaded in this process, and every call appends a line
 ``{"event": "trained"|"loaded", "run": "<folder name>"[, "tag": ...]}`` to ``<runs_dir>/ledger.jsonl``
@@ -34,6 +34,8 @@ from typing import Any
 import torch
 
 from rlqlib.engine import config as C
+from rlqlib.engine import hashing as H
+from rlqlib.engine import teacher as Tc
 from rlqlib.engine import train as T
 
 log = logging.getLogger(__name__)
@@ -156,15 +158,15 @@ def earlier_epochs(run_dir: Path) -> tuple[int, float]:
 def resolve_with_teacher(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs") -> tuple[C.ExperimentConfig,
                                                                                            Run | None]:
     """Resolve ``cfg`` (training or loading its teacher run first when it distils from one)."""
-    if not C.needs_teacher(cfg):
-        return C.resolve(cfg), None
-    teacher = run_or_load(C.teacher_config(cfg), runs_dir)
-    return C.resolve(cfg, teacher.hash), teacher
+    if not Tc.needs_teacher(cfg):
+        return Tc.resolve(cfg), None
+    teacher = run_or_load(Tc.teacher_config(cfg), runs_dir)
+    return Tc.resolve(cfg, teacher.hash), teacher
 
 
 def run_dir_for(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs") -> Path:
     """``<runs_dir>/<variant>-<hash12>`` of an already resolved config."""
-    return Path(runs_dir) / f"{cfg.variant}-{C.run_hash(cfg)[:12]}"
+    return Path(runs_dir) / f"{cfg.variant}-{H.run_hash(cfg)[:12]}"
 
 
 def load_run(run_dir: str | Path) -> Run:
@@ -183,7 +185,7 @@ def run_or_load(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs") -> Run:
     Works unchanged under ``torchrun``: every process calls it; rank 0 writes the files.
 
     Args:
-        cfg: the config (from :func:`rlqlib.engine.config.make`); its teacher is resolved here.
+        cfg: the config (from :func:`rlqlib.engine.presets.make`); its teacher is resolved here.
         runs_dir: the cache folder.
 
     Returns:
@@ -191,7 +193,7 @@ def run_or_load(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs") -> Run:
         :data:`RUN_COUNTS`).
     """
     cfg, teacher = resolve_with_teacher(cfg, runs_dir)
-    h = C.run_hash(cfg)
+    h = H.run_hash(cfg)
     d = Path(runs_dir) / f"{cfg.variant}-{h[:12]}"
     if (d / "metrics.json").is_file():
         run = load_run(d)
@@ -203,7 +205,7 @@ def run_or_load(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs") -> Run:
         return run
     if _rank() == 0:
         d.mkdir(parents=True, exist_ok=True)
-        record = {"hash": h, "data_fingerprint": C.data_fingerprint(cfg), "config": C.to_dict(cfg)}
+        record = {"hash": h, "data_fingerprint": H.data_fingerprint(cfg), "config": C.to_dict(cfg)}
         (d / "config.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     resumed, earlier_s = earlier_epochs(d)
     t0 = time.perf_counter()

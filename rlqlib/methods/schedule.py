@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class ScheduleConfig:
-    """Optimisation schedule (spec §3.1), with the epoch-dependent switches as fractions of ``epochs``.
+    """Optimisation schedule (docs/spec.md §3.1), with the epoch-dependent switches as fractions of ``epochs``.
 
     Attributes:
         epochs: total epochs E.

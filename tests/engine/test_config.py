@@ -7,119 +7,122 @@ import dataclasses
 import pytest
 
 from rlqlib.engine import config as C
+from rlqlib.engine import hashing as H
+from rlqlib.engine import presets as Pr
+from rlqlib.engine import teacher as Tc
 from rlqlib.methods.rlq.losses import CAP_KEYS
 
 
-@pytest.mark.parametrize("preset", sorted(C.PRESETS))
+@pytest.mark.parametrize("preset", sorted(Pr.PRESETS))
 def test_every_variant_builds_under_every_preset(preset):
-    for variant in C.VARIANTS:
-        cfg = C.make(preset, variant)
+    for variant in Pr.VARIANTS:
+        cfg = Pr.make(preset, variant)
         assert cfg.variant == variant and cfg.preset == preset
         assert set(cfg.terms) <= set(CAP_KEYS)
         assert set(cfg.weights) == set(C.ALL_WEIGHT_KEYS)
 
 
 def test_variant_deltas_match_the_paper_tables():
-    assert C.make("cpu", "cal").model.variant == "cal" and not C.make("cpu", "cal").data.cloth_aug
-    assert C.make("cpu", "cal+cloth-aug").data.cloth_aug
-    assert "triplet" in C.make("cpu", "cal+triplet").terms
-    bm = C.make("cpu", "bm")
+    assert Pr.make("cpu", "cal").model.variant == "cal" and not Pr.make("cpu", "cal").data.cloth_aug
+    assert Pr.make("cpu", "cal+cloth-aug").data.cloth_aug
+    assert "triplet" in Pr.make("cpu", "cal+triplet").terms
+    bm = Pr.make("cpu", "bm")
     assert bm.data.cloth_aug and {"triplet", "kl_branches", "adv", "id_bot"} <= set(bm.terms)
     assert not bm.tad.enabled
-    cap = C.make("cpu", "cap")
+    cap = Pr.make("cpu", "cap")
     assert {"pose", "gender", "cos"} <= set(cap.terms) and not cap.tad.enabled
-    rlq = C.make("cpu", "rlq")
+    rlq = Pr.make("cpu", "rlq")
     assert rlq.tad.enabled and rlq.tad.teacher and set(rlq.terms) == set(cap.terms)
-    assert C.make("cpu", "tad").tad.enabled and C.make("cpu", "tad").model.variant == "bm"
-    ss = C.make("cpu", "ss-mse")
+    assert Pr.make("cpu", "tad").tad.enabled and Pr.make("cpu", "tad").model.variant == "bm"
+    ss = Pr.make("cpu", "ss-mse")
     assert ss.tad.enabled and not ss.tad.teacher and ss.tad.self_mse
-    assert C.make("cpu", "ss-mse+tad").tad.teacher and C.make("cpu", "ss-mse+tad").tad.self_mse
-    assert C.make("cpu", "target-ss-mse").tad.source == "target"
-    assert C.make("cpu", "bm+lq-aug").data.lq_aug > 0
-    assert C.make("cpu", "id-only").terms == ("id_cal",)
-    teacher = C.make("cpu", "teacher")
+    assert Pr.make("cpu", "ss-mse+tad").tad.teacher and Pr.make("cpu", "ss-mse+tad").tad.self_mse
+    assert Pr.make("cpu", "target-ss-mse").tad.source == "target"
+    assert Pr.make("cpu", "bm+lq-aug").data.lq_aug > 0
+    assert Pr.make("cpu", "id-only").terms == ("id_cal",)
+    teacher = Pr.make("cpu", "teacher")
     assert teacher.data.train_set == "external" and not teacher.data.cloth_aug and not teacher.tad.enabled
 
 
 def test_schedule_fractions_scale_with_run_length():
-    s = C.make("paper", "bm").schedule
+    s = Pr.make("paper", "bm").schedule
     assert s.epochs == 60 and s.milestone_epochs() == [20, 40] and s.cc_start_epoch() == 25
-    short = C.make("paper", "bm", epochs=12).schedule
+    short = Pr.make("paper", "bm", epochs=12).schedule
     assert short.milestone_epochs() == [4, 8] and short.cc_start_epoch() == 5  # 25/60*12 = 5
-    assert C.make("smoke", "bm").schedule.cc_start_epoch() == 1  # 2 epochs: adv from the second
+    assert Pr.make("smoke", "bm").schedule.cc_start_epoch() == 1  # 2 epochs: adv from the second
 
 
 def test_cpu_preset_schedule_is_its_own_explicit_fractions():
-    s = C.make("cpu", "cal").schedule
-    assert s.milestones == C.CPU_MILESTONES == (0.7, 0.9) and s.cc_start == C.CPU_CC_START == 0.5
+    s = Pr.make("cpu", "cal").schedule
+    assert s.milestones == Pr.CPU_MILESTONES == (0.7, 0.9) and s.cc_start == Pr.CPU_CC_START == 0.5
     # 15 epochs: 0.7*15 = 10.5 -> 10 (round half to even), 0.9*15 = 13.5 -> 14, 0.5*15 = 7.5 -> 8
     assert s.epochs == 15 and s.milestone_epochs() == [10, 14] and s.cc_start_epoch() == 8
-    longer = C.make("cpu", "cal", epochs=20).schedule  # the fractions, not the epochs, are the preset's
+    longer = Pr.make("cpu", "cal", epochs=20).schedule  # the fractions, not the epochs, are the preset's
     assert longer.milestone_epochs() == [14, 18] and longer.cc_start_epoch() == 10
-    assert C.make("smoke", "cal").schedule.milestones == C.PAPER_MILESTONES  # other presets: the paper's
-    assert C.make("paper", "cal").schedule.cc_start == C.PAPER_CC_START
+    assert Pr.make("smoke", "cal").schedule.milestones == Pr.PAPER_MILESTONES  # other presets: the paper's
+    assert Pr.make("paper", "cal").schedule.cc_start == Pr.PAPER_CC_START
 
 
 def test_overrides_aliases_and_errors():
-    cfg = C.make("smoke", "bm", seed=3, root="/x", **{"schedule.lr": 1e-3, "weights.triplet": 0.5})
+    cfg = Pr.make("smoke", "bm", seed=3, root="/x", **{"schedule.lr": 1e-3, "weights.triplet": 0.5})
     assert cfg.runtime.seed == 3 and cfg.data.root == "/x" and cfg.schedule.lr == 1e-3
     assert cfg.weights["triplet"] == 0.5 and cfg.weights["id_cal"] == 1.0
     with pytest.raises(KeyError, match="schedule"):
-        C.make("smoke", "bm", **{"schedule.learning_rate": 1})
+        Pr.make("smoke", "bm", **{"schedule.learning_rate": 1})
     with pytest.raises(KeyError, match="unknown variant"):
-        C.make("smoke", "nope")
+        Pr.make("smoke", "nope")
     with pytest.raises(ValueError, match="gender head"):
-        C.make("smoke", "bm", terms=("id_cal", "gender"))
+        Pr.make("smoke", "bm", terms=("id_cal", "gender"))
     with pytest.raises(ValueError, match="two-branch"):
-        C.make("smoke", "cal", **{"tad.enabled": True})
+        Pr.make("smoke", "cal", **{"tad.enabled": True})
     with pytest.raises(ValueError, match="amp"):
-        C.make("smoke", "bm", amp="fp8")
+        Pr.make("smoke", "bm", amp="fp8")
 
 
 def test_dict_round_trip_is_lossless():
     for variant in ("rlq", "cal", "teacher"):
-        cfg = C.make("cpu", variant)
+        cfg = Pr.make("cpu", variant)
         back = C.from_dict(C.to_dict(cfg))
-        assert back == cfg and C.config_hash(back) == C.config_hash(cfg)
+        assert back == cfg and H.config_hash(back) == H.config_hash(cfg)
     with pytest.raises(KeyError, match="unknown keys"):
-        d = C.to_dict(C.make("cpu", "bm"))
+        d = C.to_dict(Pr.make("cpu", "bm"))
         d["data"]["bogus"] = 1
         C.from_dict(d)
 
 
 def test_hash_stable_and_sensitive():
-    a, b = C.make("cpu", "bm"), C.make("cpu", "bm")
-    assert C.config_hash(a) == C.config_hash(b)
-    assert len(C.config_hash(a)) == 64
+    a, b = Pr.make("cpu", "bm"), Pr.make("cpu", "bm")
+    assert H.config_hash(a) == H.config_hash(b)
+    assert len(H.config_hash(a)) == 64
     # sensitive to hyper-parameters, seed, variant, precision and device type
     for key, value in (("schedule.lr", 1e-4), ("seed", 1), ("runtime.amp", "none"), ("device", "cuda"),
                        ("weights.triplet", 0.0), ("losses.kl_tau", 0.5)):
-        assert C.config_hash(C.make("cpu", "bm", **{key: value})) != C.config_hash(a), key
-    assert C.config_hash(C.make("cpu", "bm+g")) != C.config_hash(a)
+        assert H.config_hash(Pr.make("cpu", "bm", **{key: value})) != H.config_hash(a), key
+    assert H.config_hash(Pr.make("cpu", "bm+g")) != H.config_hash(a)
     # not sensitive to cosmetic / placement fields, nor to the order of terms or the GPU index
     for key, value in (("progress", False), ("threads", 1), ("root", "/elsewhere"),
                        ("runtime.eval_batch_size", 7)):
-        assert C.config_hash(C.make("cpu", "bm", **{key: value})) == C.config_hash(a), key
-    assert C.config_hash(C.make("cpu", "bm", terms=tuple(reversed(a.terms)))) == C.config_hash(a)
-    assert C.config_hash(C.make("cpu", "bm", device="cuda:0")) == C.config_hash(C.make("cpu", "bm", device="cuda:1"))
+        assert H.config_hash(Pr.make("cpu", "bm", **{key: value})) == H.config_hash(a), key
+    assert H.config_hash(Pr.make("cpu", "bm", terms=tuple(reversed(a.terms)))) == H.config_hash(a)
+    assert H.config_hash(Pr.make("cpu", "bm", device="cuda:0")) == H.config_hash(Pr.make("cpu", "bm", device="cuda:1"))
 
 
 def test_teacher_is_shared_and_its_hash_enters_the_student():
-    tad, rlq = C.make("cpu", "tad"), C.make("cpu", "rlq")
-    assert C.teacher_config(tad) == C.teacher_config(rlq)
-    t = C.teacher_config(rlq)
+    tad, rlq = Pr.make("cpu", "tad"), Pr.make("cpu", "rlq")
+    assert Tc.teacher_config(tad) == Tc.teacher_config(rlq)
+    t = Tc.teacher_config(rlq)
     assert t.variant == "teacher" and t.data.train_set == "external" and t.schedule == rlq.schedule
-    assert C.teacher_config(C.make("cpu", "rlq", epochs=3)) == t  # the student's length does not move the teacher
+    assert Tc.teacher_config(Pr.make("cpu", "rlq", epochs=3)) == t  # the student's length does not move the teacher
     with pytest.raises(ValueError, match="teacher"):
-        C.resolve(rlq)
-    r1, r2 = C.resolve(rlq, "a" * 64), C.resolve(rlq, "b" * 64)
-    assert r1.tad.teacher_hash == "a" * 64 and C.config_hash(r1) != C.config_hash(r2)
-    assert C.resolve(C.make("cpu", "bm")).tad.teacher_hash is None
-    assert not C.needs_teacher(C.make("cpu", "ss-mse"))
+        Tc.resolve(rlq)
+    r1, r2 = Tc.resolve(rlq, "a" * 64), Tc.resolve(rlq, "b" * 64)
+    assert r1.tad.teacher_hash == "a" * 64 and H.config_hash(r1) != H.config_hash(r2)
+    assert Tc.resolve(Pr.make("cpu", "bm")).tad.teacher_hash is None
+    assert not Tc.needs_teacher(Pr.make("cpu", "ss-mse"))
 
 
 def test_configs_are_frozen():
-    cfg = C.make("smoke", "bm")
+    cfg = Pr.make("smoke", "bm")
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.schedule.epochs = 3  # type: ignore[misc]
 
@@ -144,5 +147,5 @@ SYNTHCC_CPU = {"counts": {"external_gallery_ids": 40, "external_gallery_images":
 ])
 def test_cache_keys_of_existing_runs_do_not_move(variant, overrides, key):
     # the run folders of the book's cpu runs (runs/<variant>-<key>): a change here retrains every cached run
-    cfg = C.resolve(C.make("cpu", variant, seed=0, device="cpu", root="data/synthcc-cpu", **overrides))
-    assert C.config_hash(cfg, {"data": SYNTHCC_CPU, "world_size": 1})[:12] == key
+    cfg = Tc.resolve(Pr.make("cpu", variant, seed=0, device="cpu", root="data/synthcc-cpu", **overrides))
+    assert H.config_hash(cfg, {"data": SYNTHCC_CPU, "world_size": 1})[:12] == key

@@ -1,4 +1,4 @@
-"""Evaluation against a per-query loop of the reference protocol (spec §8) and hand-computed cases.
+"""Evaluation against a per-query loop of the reference protocol (docs/spec.md §8) and hand-computed cases.
 
 ``reference_eval`` below is the straightforward implementation: one stable argsort per query, junk removed with
 ``np.isin``, CMC and AP accumulated in float64 in the same order as the reference's ``evaluate`` /
@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from rlqlib.engine import evaluate as evaluate_module
 from rlqlib.data.datasets import ReIDDataset, Sample
@@ -25,10 +24,8 @@ from rlqlib.engine.evaluate import (
     evaluate,
     evaluate_dataset,
     evaluate_distmat,
-    extract_features,
     score_files,
 )
-from rlqlib.data.loader import IMAGENET_MEAN, IMAGENET_STD
 
 
 def reference_eval(distmat, q_pids, g_pids, q_cams, g_cams, q_clo, g_clo, protocol):
@@ -318,63 +315,3 @@ def test_score_files_roundtrip(tmp_path, caplog):
     assert general["top1"] == 0.0 and general["mAP"] == pytest.approx((1 / 2 + 2 / 4 + 3 / 5) / 3)
     assert score_files(tmp_path / "q2.npz", tmp_path / "g.npz") == general  # scaled query: same ranking
     assert "not L2-normalised" in caplog.text
-
-
-# ------------------------------------------------------------------------------------------------ features
-
-
-class TinyNet(nn.Module):
-    """Conv + BN + dropout + pooling: eval mode matters (BN statistics, dropout)."""
-
-    def __init__(self):
-        super().__init__()
-        gen = torch.Generator().manual_seed(0)
-        self.conv = nn.Conv2d(3, 4, 3, padding=1)
-        with torch.no_grad():
-            self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=gen))
-        self.bn = nn.BatchNorm2d(4)
-        self.drop = nn.Dropout(0.5)
-        self.head = nn.Linear(4 * 4 * 2, 6)
-
-    def forward(self, x):
-        x = self.bn(self.conv(x))  # (B,4,8,4)
-        return self.head(self.drop(nn.functional.avg_pool2d(x, 2).flatten(1)))  # (B, 6)
-
-
-def explicit_features(model, images):
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    out = []
-    with torch.no_grad():
-        for img in images:
-            x = ((img.float() / 255 - mean) / std)[None]
-            f = model(x) + model(torch.flip(x, dims=[3]))
-            out.append((f / f.norm()).squeeze(0))
-    return torch.stack(out)
-
-
-def test_extract_features_matches_explicit_loop():
-    images = torch.randint(0, 256, (7, 3, 8, 4), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
-    model = TinyNet().train()
-    feats = extract_features(model, images, batch_size=3)
-    assert model.training  # state restored
-    expected = explicit_features(model.eval(), images)
-    assert feats.dtype == torch.float32 and feats.shape == (7, 6)
-    torch.testing.assert_close(feats, expected, atol=1e-6, rtol=1e-5)
-    torch.testing.assert_close(feats.norm(dim=1), torch.ones(7))
-    # a loader of dicts or tuples gives the same features
-    batches = [{"images": images[:4]}, {"images": images[4:]}]
-    torch.testing.assert_close(extract_features(model, batches), feats, atol=1e-6, rtol=1e-5)
-    torch.testing.assert_close(extract_features(model, [(images[:2], 0), (images[2:], 0)]), feats,
-                               atol=1e-6, rtol=1e-5)
-    # bf16 autocast + channels_last: close, float32 out
-    amp = extract_features(model, images, amp=True)
-    assert amp.dtype == torch.float32 and model.conv.weight.is_contiguous()  # weights' layout restored
-    torch.testing.assert_close(amp, feats, atol=0.05, rtol=0.05)
-
-
-def test_extract_features_rejects_float_images():
-    with pytest.raises(EvaluationError, match="uint8"):
-        extract_features(TinyNet(), torch.zeros(2, 3, 8, 4))
-    with pytest.raises(EvaluationError, match="no images"):
-        extract_features(TinyNet(), [])

@@ -8,20 +8,12 @@ from pathlib import Path
 import pytest
 
 from rlqlib import cli
-from rlqlib.engine import config as C
+from rlqlib.engine import teacher as Tc
 from rlqlib.engine import runs as R
-from rlqlib.synthcc.generate import PRESETS, generate
 
 
-@pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("synthcc") / "smoke"
-    generate(PRESETS["smoke"], out, seed=0, workers=1, progress=False)
-    return out
-
-
-def test_trains_once_then_loads(root, tmp_path):
-    cfg = C.make("smoke", "cal", root=str(root), epochs=1)
+def test_trains_once_then_loads(smoke_config, tmp_path):
+    cfg = smoke_config("cal", epochs=1)
     before = dict(R.RUN_COUNTS)
     first = R.run_or_load(cfg, tmp_path)
     assert first.trained and R.RUN_COUNTS["trained"] == before["trained"] + 1
@@ -32,7 +24,7 @@ def test_trains_once_then_loads(root, tmp_path):
     assert {"git_sha", "torch", "numpy", "device", "seed", "threads", "wall_s"} <= set(prov)
     assert not any("host" in k for k in prov)
     mtime = (first.dir / "checkpoint.pt").stat().st_mtime_ns
-    second = R.run_or_load(C.make("smoke", "cal", root=str(root), epochs=1, progress=True), tmp_path)
+    second = R.run_or_load(smoke_config("cal", epochs=1, progress=True), tmp_path)
     assert not second.trained and R.RUN_COUNTS["loaded"] == before["loaded"] + 1
     assert R.RUN_COUNTS["trained"] == before["trained"] + 1  # not trained again
     assert (second.dir / "checkpoint.pt").stat().st_mtime_ns == mtime
@@ -41,12 +33,12 @@ def test_trains_once_then_loads(root, tmp_path):
     model = second.load_model()
     assert not model.training
     # another hyper-parameter is another run
-    third = R.run_or_load(C.make("smoke", "cal", root=str(root), epochs=1, **{"schedule.lr": 1e-3}), tmp_path)
+    third = R.run_or_load(smoke_config("cal", epochs=1, **{"schedule.lr": 1e-3}), tmp_path)
     assert third.trained and third.dir != first.dir
     # the ledger the book runner counts from: trained, loaded, trained — and counting from an offset
     counts, end = R.ledger_counts(tmp_path)
     assert counts == {"trained": 2, "loaded": 1} and end == (tmp_path / R.LEDGER).stat().st_size
-    R.run_or_load(C.make("smoke", "cal", root=str(root), epochs=1), tmp_path)
+    R.run_or_load(smoke_config("cal", epochs=1), tmp_path)
     assert R.ledger_counts(tmp_path, end)[0] == {"trained": 0, "loaded": 1}
 
 
@@ -64,8 +56,8 @@ def test_ledger_counts_only_the_tagged_lines(tmp_path, monkeypatch):
     assert '"tag"' not in lines[0] and '"tag": "page-1"' in lines[1]
 
 
-def test_tad_student_trains_its_teacher_first(root, tmp_path):
-    cfg = C.make("smoke", "tad", root=str(root), epochs=1)
+def test_tad_student_trains_its_teacher_first(smoke_config, tmp_path):
+    cfg = smoke_config("tad", epochs=1)
     run = R.run_or_load(cfg, tmp_path)
     teachers = sorted(tmp_path.glob("teacher-*"))
     assert len(teachers) == 1 and (teachers[0] / "metrics.json").is_file()
@@ -74,13 +66,13 @@ def test_tad_student_trains_its_teacher_first(root, tmp_path):
     assert teacher.config.data.train_set == "external"
     # the teacher is shared: a second TAD variant loads it instead of training it again
     before = dict(R.RUN_COUNTS)
-    R.run_or_load(C.make("smoke", "ss-mse+tad", root=str(root), epochs=1), tmp_path)
+    R.run_or_load(smoke_config("ss-mse+tad", epochs=1), tmp_path)
     assert R.RUN_COUNTS["loaded"] == before["loaded"] + 1 and R.RUN_COUNTS["trained"] == before["trained"] + 1
     assert len(sorted(tmp_path.glob("teacher-*"))) == 1
 
 
-def test_cli_train_and_evaluate(root, tmp_path, capsys):
-    args = ["train", "--variant", "id-only", "--preset", "smoke", "--root", str(root), "--seed", "1",
+def test_cli_train_and_evaluate(synthcc_smoke, tmp_path, capsys):
+    args = ["train", "--variant", "id-only", "--preset", "smoke", "--root", str(synthcc_smoke), "--seed", "1",
             "--out", str(tmp_path), "--set", "schedule.epochs=1", "--set", "runtime.progress=false"]
     assert cli.main(args) == 0
     run_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
@@ -90,7 +82,7 @@ def test_cli_train_and_evaluate(root, tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert set(out["eval"]) == {"general", "cc", "sc"}
     assert out["eval"]["cc"]["top1"] == pytest.approx(saved["eval"]["cc"]["top1"])
-    assert cli.main(["train", "--variant", "nope", "--root", str(root), "--out", str(tmp_path)]) != 0
+    assert cli.main(["train", "--variant", "nope", "--root", str(synthcc_smoke), "--out", str(tmp_path)]) != 0
 
 
 def test_parse_sets():
@@ -100,14 +92,14 @@ def test_parse_sets():
         cli._parse_sets(["novalue"])
 
 
-def test_resumed_run_counts_its_earlier_epochs_in_wall_time(root, tmp_path):
+def test_resumed_run_counts_its_earlier_epochs_in_wall_time(smoke_config, tmp_path):
     """A run killed after epoch 1 and finished by run_or_load reports the whole run's training time."""
     from rlqlib.engine import train as T
 
-    cfg = C.make("smoke", "cal", root=str(root), epochs=2)
-    target = R.run_dir_for(C.resolve(cfg), tmp_path)
+    cfg = smoke_config("cal", epochs=2)
+    target = R.run_dir_for(Tc.resolve(cfg), tmp_path)
     with pytest.raises(T.TrainingInterrupted):
-        T.fit(C.resolve(cfg), target, stop_after_epoch=1)
+        T.fit(Tc.resolve(cfg), target, stop_after_epoch=1)
     assert R.earlier_epochs(target)[0] == 1
     first_s = json.loads((target / "metrics.jsonl").read_text().splitlines()[0])["seconds"]
     run = R.run_or_load(cfg, tmp_path)

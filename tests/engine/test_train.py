@@ -12,35 +12,26 @@ import torch
 import torch.multiprocessing as mp
 
 from rlqlib.engine import config as C
+from rlqlib.engine import hashing as H
+from rlqlib.engine import presets as Pr
+from rlqlib.engine import teacher as Tc
 from rlqlib.engine import train as T
 from rlqlib.data import training as TD
 from rlqlib.methods.rlq.losses import TAD_KEYS
-from rlqlib.methods.rlq.steps import NonFiniteLossError
-from rlqlib.synthcc.generate import PRESETS, generate
+from rlqlib.methods.base import NonFiniteLossError
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("synthcc") / "smoke"
-    generate(PRESETS["smoke"], out, seed=0, workers=1, progress=False)
-    return out
-
-
-def smoke(root: Path, variant: str, **kw) -> C.ExperimentConfig:
-    return C.make("smoke", variant, root=str(root), **kw)
-
-
-@pytest.fixture(scope="module")
-def teacher_dir(root, tmp_path_factory) -> Path:
-    cfg = C.resolve(C.teacher_config(smoke(root, "rlq")))
+def teacher_dir(smoke_config, tmp_path_factory) -> Path:
+    cfg = Tc.resolve(Tc.teacher_config(smoke_config("rlq")))
     out = tmp_path_factory.mktemp("teacher")
     T.fit(cfg, out)
     return out
 
 
-def _resolved(root: Path, variant: str, teacher_dir: Path, **kw) -> C.ExperimentConfig:
-    cfg = smoke(root, variant, **kw)
-    return C.resolve(cfg, C.run_hash(C.resolve(C.teacher_config(cfg))))
+def _resolved(smoke_config, variant: str, teacher_dir: Path, **kw) -> C.ExperimentConfig:
+    cfg = smoke_config(variant, **kw)
+    return Tc.resolve(cfg, H.run_hash(Tc.resolve(Tc.teacher_config(cfg))))
 
 
 def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -51,32 +42,33 @@ def _same(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_tad_and_cap_epoch(root, teacher_dir):
-    tr = T.Trainer(_resolved(root, "rlq", teacher_dir), teacher_dir=teacher_dir)
-    teacher_before = _snapshot(tr.teacher)
+def test_tad_and_cap_epoch(smoke_config, teacher_dir):
+    tr = T.Trainer(_resolved(smoke_config, "rlq", teacher_dir), teacher_dir=teacher_dir)
+    teacher_before = _snapshot(tr.method.teacher)
     student_before = _snapshot(tr.model)
-    tad = tr.tad_epoch(0)
+    tad = tr.method.tad_epoch(0)
     assert set(tad) == set(TAD_KEYS) | {"steps", "seconds"} and tad["steps"] > 0
     assert all(math.isfinite(v) for v in tad.values())
-    assert _same(teacher_before, _snapshot(tr.teacher))  # frozen: weights and BN statistics unchanged
-    assert not tr.teacher.training and all(p.grad is None and not p.requires_grad for p in tr.teacher.parameters())
+    assert _same(teacher_before, _snapshot(tr.method.teacher))  # frozen: weights and BN statistics unchanged
+    assert not tr.method.teacher.training and all(p.grad is None and not p.requires_grad
+                                                  for p in tr.method.teacher.parameters())
     assert not _same(student_before, _snapshot(tr.model))  # the student did learn
     # no gradient reached the pose branch / gender head in the TAD pass (mode "tad" skips them)
     assert all(p.grad is None for p in tr.model.pose.parameters())
-    clothes_before = _snapshot(tr.clothes_classifier)
-    cap = tr.cap_epoch(0)
+    clothes_before = _snapshot(tr.method.clothes_classifier)
+    cap = tr.method.cap_epoch(0)
     assert {"id_cal", "id_bot", "triplet", "kl_branches", "pose", "gender", "cos", "clothes"} <= set(cap)
     assert "adv" not in cap and cap["cc_steps"] == 0  # before the clothes-classifier start epoch
     assert all(math.isfinite(v) for v in cap.values())
-    assert _same(clothes_before, _snapshot(tr.clothes_classifier))
+    assert _same(clothes_before, _snapshot(tr.method.clothes_classifier))
     start = tr.cfg.schedule.cc_start_epoch()
-    cap = tr.cap_epoch(start)
+    cap = tr.method.cap_epoch(start)
     assert "adv" in cap and cap["cc_steps"] == cap["steps"] > 0
-    assert not _same(clothes_before, _snapshot(tr.clothes_classifier))
+    assert not _same(clothes_before, _snapshot(tr.method.clothes_classifier))
 
 
-def test_history_and_files(root, teacher_dir, tmp_path):
-    cfg = _resolved(root, "rlq", teacher_dir)
+def test_history_and_files(smoke_config, teacher_dir, tmp_path):
+    cfg = _resolved(smoke_config, "rlq", teacher_dir)
     metrics = T.fit(cfg, tmp_path, teacher_dir=teacher_dir)
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert len(lines) == cfg.schedule.epochs
@@ -88,16 +80,16 @@ def test_history_and_files(root, teacher_dir, tmp_path):
     assert (tmp_path / "metrics.json").is_file() and (tmp_path / T.CHECKPOINT).is_file()
 
 
-def test_nonfinite_term_stops_with_a_clear_error(root):
-    tr = T.Trainer(C.resolve(smoke(root, "bm")))
+def test_nonfinite_term_stops_with_a_clear_error(smoke_config):
+    tr = T.Trainer(Tc.resolve(smoke_config("bm")))
     with torch.no_grad():
         tr.model.bot.bn.weight.fill_(float("nan"))
     with pytest.raises(NonFiniteLossError, match=r"CAP loss term\(s\) \[.*'id_bot'.*epoch 0, step 0.*indices"):
-        tr.cap_epoch(0)
+        tr.method.cap_epoch(0)
 
 
-def test_resume_gives_the_same_run(root, teacher_dir, tmp_path):
-    cfg = _resolved(root, "tad", teacher_dir, epochs=3)
+def test_resume_gives_the_same_run(smoke_config, teacher_dir, tmp_path):
+    cfg = _resolved(smoke_config, "tad", teacher_dir, epochs=3)
     full = T.Trainer(cfg, tmp_path / "full", teacher_dir)
     m_full = full.fit()
     with pytest.raises(T.TrainingInterrupted):
@@ -109,11 +101,11 @@ def test_resume_gives_the_same_run(root, teacher_dir, tmp_path):
     assert untimed[0] == untimed[1]  # epoch 0 came from the checkpoint's history
     assert m_resumed["eval"] == m_full["eval"] and m_resumed["train"] == m_full["train"]
     assert _same(_snapshot(full.model), _snapshot(resumed.model))
-    assert _same(_snapshot(full.clothes_classifier), _snapshot(resumed.clothes_classifier))
+    assert _same(_snapshot(full.method.clothes_classifier), _snapshot(resumed.method.clothes_classifier))
 
 
-def test_corrupt_or_foreign_checkpoint(root, tmp_path):
-    cfg = C.resolve(smoke(root, "cal", epochs=1))
+def test_corrupt_or_foreign_checkpoint(smoke_config, tmp_path):
+    cfg = Tc.resolve(smoke_config("cal", epochs=1))
     T.fit(cfg, tmp_path / "ok")
     good = (tmp_path / "ok" / T.CHECKPOINT).read_bytes()
     bad = tmp_path / "bad"
@@ -125,16 +117,16 @@ def test_corrupt_or_foreign_checkpoint(root, tmp_path):
     torch.save({"state_dict": {}}, foreign)
     with pytest.raises(T.CheckpointError, match="not an rlqlib training checkpoint"):
         T.load_checkpoint(foreign)
-    other = C.resolve(smoke(root, "cal", epochs=1, seed=5))
+    other = Tc.resolve(smoke_config("cal", epochs=1, seed=5))
     with pytest.raises(T.CheckpointError, match="belongs to config"):
         T.fit(other, tmp_path / "ok")
 
 
-def test_cloth_aug_on_real_dataset_needs_masks(root):
-    ds = TD.load_train_dataset(C.resolve(smoke(root, "bm")))
-    cfg = smoke(root, "bm", dataset="ltcc")
+def test_cloth_aug_on_real_dataset_needs_masks(smoke_config):
+    ds = TD.load_train_dataset(Tc.resolve(smoke_config("bm")).data)
+    cfg = smoke_config("bm", dataset="ltcc")
     with pytest.raises(ValueError, match="data.mask_root"):
-        TD.clothes_masks(cfg, ds, 1)
+        TD.clothes_masks(cfg.data, ds, 1)
 
 
 def _ddp_worker(rank: int, world: int, init_file: str, cfg_dict: dict, out: str) -> None:
@@ -143,16 +135,16 @@ def _ddp_worker(rank: int, world: int, init_file: str, cfg_dict: dict, out: str)
         cfg = C.from_dict(cfg_dict)
         tr = T.Trainer(cfg, Path(out) / "run")
         metrics = tr.fit(resume=False)
-        torch.save({"state": _snapshot(tr.model), "clothes": _snapshot(tr.clothes_classifier),
+        torch.save({"state": _snapshot(tr.model), "clothes": _snapshot(tr.method.clothes_classifier),
                     "steps": tr.history[-1]["cap"]["steps"], "eval": metrics["eval"]},
                    Path(out) / f"rank{rank}.pt")
     finally:
         torch.distributed.destroy_process_group()
 
 
-def test_gloo_ddp_ranks_stay_in_sync(root, tmp_path):
+def test_gloo_ddp_ranks_stay_in_sync(smoke_config, tmp_path):
     # one epoch from the clothes start on (cc_start=0), so the hand-averaged clothes head is exercised too
-    cfg = C.resolve(smoke(root, "bm", epochs=1, **{"schedule.cc_start": 0.0, "data.p": 2}))
+    cfg = Tc.resolve(smoke_config("bm", epochs=1, **{"schedule.cc_start": 0.0, "data.p": 2}))
     mp.spawn(_ddp_worker, args=(2, str(tmp_path / "init"), C.to_dict(cfg), str(tmp_path)), nprocs=2, join=True)
     r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
     assert r0["steps"] == r1["steps"] > 0
@@ -164,47 +156,48 @@ def test_gloo_ddp_ranks_stay_in_sync(root, tmp_path):
     assert (tmp_path / "run" / "metrics.json").is_file()
 
 
-def test_synthcc_pose_table_is_fitted_once_per_file_and_k(root, monkeypatch):
-    from rlqlib.data import pose as P
+def test_synthcc_pose_table_is_fitted_once_per_file_and_k(smoke_config, synthcc_smoke, monkeypatch):
+    from rlqlib.data.pose import clusters as P
 
     calls = []
     real = P.cluster_poses
     monkeypatch.setattr(P, "cluster_poses", lambda kp, cfg: calls.append(cfg.k) or real(kp, cfg))
     monkeypatch.setattr(TD, "_POSE_TABLES", {})
-    first = TD.synthcc_pose_table(root, 5)
+    first = TD.synthcc_pose_table(synthcc_smoke, 5)
     first["x"] = 99  # callers get a copy: the cache cannot be edited through it
-    again = TD.synthcc_pose_table(root, 5)
+    again = TD.synthcc_pose_table(synthcc_smoke, 5)
     assert calls == [5] and "x" not in again and again == {k: v for k, v in first.items() if k != "x"}
-    other = TD.synthcc_pose_table(root, 6)
+    other = TD.synthcc_pose_table(synthcc_smoke, 6)
     assert calls == [5, 6] and max(other.values()) <= 6
-    cfg = smoke(root, "rlq")
-    ds = TD.load_train_dataset(cfg)
-    labels = TD.pose_per_sample(cfg, ds)  # (N,) from the cached k=5 table, no new fit
+    cfg = smoke_config("rlq")
+    ds = TD.load_train_dataset(cfg.data)
+    labels = TD.pose_per_sample(cfg.data, ds)  # (N,) from the cached k=5 table, no new fit
     assert calls == [5, 6] and labels.tolist() == [again[Path(s.path).stem] for s in ds.train]
 
 
-def test_external_train_set_reads_its_own_gender_and_keypoints(root):
+def test_external_train_set_reads_its_own_gender_and_keypoints(smoke_config, synthcc_smoke):
     import pandas as pd
 
-    cfg = smoke(root, "cap", **{"data.train_set": "external", "data.cloth_aug": False})
-    ds = TD.load_train_dataset(cfg)
-    table = pd.read_csv(Path(root) / "annotations" / "External_Gender.csv")
+    cfg = smoke_config("cap", **{"data.train_set": "external", "data.cloth_aug": False})
+    ds = TD.load_train_dataset(cfg.data)
+    table = pd.read_csv(Path(synthcc_smoke) / "annotations" / "External_Gender.csv")
     by_id = dict(zip(table["ID"].astype(int), table["Gender"].astype(int)))
     expected = [by_id[int(ds.train_pid_names[s.pid])] for s in ds.train]
-    assert TD.gender_per_sample(cfg, ds).tolist() == expected  # not SynthCC_Gender.csv's rows for ids 1..N
-    poses = TD.pose_per_sample(cfg, ds)
+    assert TD.gender_per_sample(cfg.data, ds).tolist() == expected  # not SynthCC_Gender.csv's rows for ids 1..N
+    poses = TD.pose_per_sample(cfg.data, ds)
     assert poses.shape == (len(ds.train),) and 0 <= poses.min() and poses.max() <= cfg.data.pose_k
+    ntu = smoke_config("cap", **{"data.train_set": "external_ntu", "data.cloth_aug": False})
     with pytest.raises(ValueError, match="no gender table"):
-        TD.gender_per_sample(smoke(root, "cap", **{"data.train_set": "external_ntu", "data.cloth_aug": False}), ds)
+        TD.gender_per_sample(ntu.data, ds)
 
 
-def test_outfit_clothes_labels_are_shared_between_identities(root):
+def test_outfit_clothes_labels_are_shared_between_identities(smoke_config, synthcc_smoke):
     from rlqlib.data import datasets as Dt
 
-    cfg = smoke(root, "cal", **{"data.clothes_labels": "outfit"})
-    ds = TD.load_train_dataset(cfg)
-    clothes, table = TD.clothes_labels(cfg, ds)
-    meta = Dt.synthcc_metadata(root).query("split == 'train'").set_index("image")["outfit"]
+    cfg = smoke_config("cal", **{"data.clothes_labels": "outfit"})
+    ds = TD.load_train_dataset(cfg.data)
+    clothes, table = TD.clothes_labels(cfg.data, ds)
+    meta = Dt.synthcc_metadata(synthcc_smoke).query("split == 'train'").set_index("image")["outfit"]
     outfits = np.array([int(meta[Path(s.path).name]) for s in ds.train])
     # same outfit <=> same class, and the table marks exactly the (identity, outfit) pairs seen
     assert ((outfits[:, None] == outfits[None]) == (clothes[:, None] == clothes[None])).all()
@@ -212,8 +205,9 @@ def test_outfit_clothes_labels_are_shared_between_identities(root):
     expected = np.zeros_like(table)
     expected[pids, clothes] = True
     assert (table == expected).all() and table.sum(0).max() > 1  # some outfit is worn by several identities
-    dataset_clothes, dataset_table = TD.clothes_labels(smoke(root, "cal"), ds)
+    dataset_clothes, dataset_table = TD.clothes_labels(smoke_config("cal").data, ds)
     assert dataset_table is ds.pid2clothes and dataset_clothes.tolist() == [s.clothes_id for s in ds.train]
-    assert C.config_hash(smoke(root, "cal")) == C.config_hash(smoke(root, "cal", **{"data.clothes_labels": "dataset"}))
+    assert H.config_hash(smoke_config("cal")) == H.config_hash(
+        smoke_config("cal", **{"data.clothes_labels": "dataset"}))
     with pytest.raises(ValueError, match="clothes_labels"):
-        C.make("smoke", "cal", dataset="ltcc", **{"data.clothes_labels": "outfit"})
+        Pr.make("smoke", "cal", dataset="ltcc", **{"data.clothes_labels": "outfit"})

@@ -5,7 +5,6 @@ on SynthCC-smoke, an end-to-end smoke run through the run cache and CLI, and res
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,23 +13,16 @@ import torch.nn.functional as F
 
 from rlqlib import cli
 from rlqlib.engine import config as C
+from rlqlib.engine import hashing as H
+from rlqlib.engine import overrides as Ov
+from rlqlib.engine import presets as Pr
+from rlqlib.engine import teacher as Tc
+from rlqlib.methods.fire2 import method as FM
 from rlqlib.methods.fire2 import model as F2
 from rlqlib.methods.fire2 import ffm as FFM
 from rlqlib.engine import runs as R
 from rlqlib.engine import train as T
-from rlqlib.data.loader import normalize
-from rlqlib.synthcc.generate import PRESETS, generate
-
-
-@pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("synthcc") / "smoke"
-    generate(PRESETS["smoke"], out, seed=0, workers=1, progress=False)
-    return out
-
-
-def smoke(root: Path, variant: str = "fire2", **kw) -> C.ExperimentConfig:
-    return C.resolve(C.make("smoke", variant, root=str(root), **kw))
+from rlqlib.data.transforms import normalize
 
 
 def _snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -108,7 +100,7 @@ def test_the_two_paddings_differ_only_below_k1():
     for p, n in enumerate(SIZES):
         diff = (ref[p, :n, :n] - fixed[p, :n, :n]).abs().max().item()
         if 2 <= n < 6:
-            assert diff > 1e-2, n  # the −1 padding makes the last image count twice (spec §8-P1)
+            assert diff > 1e-2, n  # the −1 padding makes the last image count twice (docs/fire2-spec.md §8-P1)
         elif n >= 6:
             assert diff == 0.0, n
     # below k1 the reference's V rows sum to less than 1, so even an image's distance to itself is above 0
@@ -245,14 +237,14 @@ def test_triplet_euclidean_matches_a_loop():
 
 
 def test_schedule_is_the_reference_warmup_multistep():
-    cfg = C.make("paper", "fire2")
-    lr = [F2.lr_at(e, cfg.schedule, cfg.fire2) for e in range(80)]
+    cfg = Pr.make("paper", "fire2")
+    lr = [FM.lr_at(e, cfg.schedule, cfg.fire2) for e in range(80)]
     assert lr[0] == pytest.approx(3.5e-6) and lr[9] == pytest.approx(3.5e-4 * 0.901)  # 1-based epochs 1, 10
     assert lr[10] == lr[19] == pytest.approx(3.5e-4) and lr[20] == lr[39] == pytest.approx(3.5e-5)
     assert lr[40] == pytest.approx(3.5e-6) and lr[60] == lr[79] == pytest.approx(3.5e-7)
     assert cfg.fire2.fg_start_epoch(80) == 25 and (cfg.data.p, cfg.data.k) == (4, 8)
     assert cfg.schedule.eval_every == 5 and cfg.model.pretrained and cfg.data.image_size == (384, 192)
-    cpu = C.make("cpu", "fire2")
+    cpu = Pr.make("cpu", "fire2")
     assert cpu.fire2.fg_start_epoch(15) == 8 and cpu.schedule.milestone_epochs() == [10, 14]
 
 
@@ -272,36 +264,36 @@ def test_augment_is_a_window_of_the_zero_padded_image():
 
 def test_fire2_variants_and_hash():
     for v in ("fire2", "fire2-ffm-only", "fire2-far-only"):
-        cfg = C.make("smoke", v)
+        cfg = Pr.make("smoke", v)
         assert cfg.model.variant == "fire2" and cfg.terms == () and not cfg.data.cloth_aug
         assert C.from_dict(C.to_dict(cfg)) == cfg
-    assert C.make("cpu", "fire2-ffm-only").fire2.far is False
-    assert C.make("cpu", "fire2-far-only").fire2.attr_loss is False
-    base = C.make("cpu", "fire2")
+    assert Pr.make("cpu", "fire2-ffm-only").fire2.far is False
+    assert Pr.make("cpu", "fire2-far-only").fire2.attr_loss is False
+    base = Pr.make("cpu", "fire2")
     assert base.fire2.knn_padding == "reference"  # faithful to the code by default
-    fixed = C.make("cpu", "fire2", **{"fire2.knn_padding": "fixed"})
-    assert C.config_hash(base) != C.config_hash(fixed)
+    fixed = Pr.make("cpu", "fire2", **{"fire2.knn_padding": "fixed"})
+    assert H.config_hash(base) != H.config_hash(fixed)
     # other runs do not hash (or need) the section: configs written before it existed still load
-    cal = C.make("cpu", "cal")
-    assert "fire2" not in C.hashed_dict(cal)
-    assert C.config_hash(cal) == C.config_hash(C.with_overrides(cal, **{"fire2.eps": 0.9}))
+    cal = Pr.make("cpu", "cal")
+    assert "fire2" not in H.hashed_dict(cal)
+    assert H.config_hash(cal) == H.config_hash(Ov.with_overrides(cal, **{"fire2.eps": 0.9}))
     old = C.to_dict(cal)
     del old["fire2"]
     assert C.from_dict(old) == cal
     with pytest.raises(ValueError, match="knn_padding"):
-        C.make("cpu", "fire2", **{"fire2.knn_padding": "clamp"})
+        Pr.make("cpu", "fire2", **{"fire2.knn_padding": "clamp"})
     with pytest.raises(ValueError, match="cloth_aug"):
-        C.make("cpu", "fire2", **{"data.cloth_aug": True})
+        Pr.make("cpu", "fire2", **{"data.cloth_aug": True})
 
 
 # ------------------------------------------------------------------------------------------ harness
 
 
-def test_ffm_reclustering_on_smoke(root):
-    tr = T.Trainer(smoke(root))
-    method = tr.fire2
+def test_ffm_reclustering_on_smoke(smoke_config):
+    tr = T.Trainer(Tc.resolve(smoke_config("fire2")))
+    method = tr.method
     assert isinstance(tr.model, F2.FIRe2Net) and tr.model.bottleneck.bias.requires_grad is False
-    record = tr.cap_epoch(0)  # stage 1: identity loss only
+    record = tr.method.train_pass(0)  # stage 1: identity loss only
     assert set(record) == {"id", "steps", "seconds"} and record["steps"] > 0
     first = method.mine()
     pids = method.pids
@@ -323,24 +315,24 @@ def test_ffm_reclustering_on_smoke(root):
     assert torch.equal(method.fg_classifier.weight.detach(), first.centres)
     head_params = {id(p) for p in method.fg_classifier.parameters()}
     assert head_params <= {id(p) for g in method.opt.param_groups for p in g["params"]} and not method.opt.state
-    stage2 = tr.cap_epoch(1)  # re-clusters at its start, then trains with all four terms
+    stage2 = tr.method.train_pass(1)  # re-clusters at its start, then trains with all four terms
     assert {"id", "triplet", "attr", "far", "fg_classes", "far_self_donors", "ffm_seconds"} <= set(stage2)
     assert all(math.isfinite(v) for v in stage2.values())
     assert method.fg is not first and stage2["fg_classes"] == method.fg.num_classes
 
 
-def test_nonfinite_term_stops_with_a_clear_error(root):
-    from rlqlib.methods.rlq.steps import NonFiniteLossError
+def test_nonfinite_term_stops_with_a_clear_error(smoke_config):
+    from rlqlib.methods.base import NonFiniteLossError
 
-    tr = T.Trainer(smoke(root))
+    tr = T.Trainer(Tc.resolve(smoke_config("fire2")))
     with torch.no_grad():
         tr.model.bottleneck.weight.fill_(float("nan"))
     with pytest.raises(NonFiniteLossError, match=r"FIRe2 loss term\(s\) \['id'\] became non-finite at epoch 0, step 0"):
-        tr.cap_epoch(0)
+        tr.method.train_pass(0)
 
 
-def test_smoke_run_through_the_run_cache_and_cli(root, tmp_path):
-    run = R.run_or_load(C.make("smoke", "fire2", root=str(root)), tmp_path)
+def test_smoke_run_through_the_run_cache_and_cli(smoke_config, synthcc_smoke, tmp_path):
+    run = R.run_or_load(smoke_config("fire2"), tmp_path)
     assert run.trained and run.dir.name.startswith("fire2-")
     ev = run.metrics["eval"]
     assert set(ev) == {"general", "cc", "sc"}
@@ -353,14 +345,14 @@ def test_smoke_run_through_the_run_cache_and_cli(root, tmp_path):
     assert isinstance(model, F2.FIRe2Net) and not model.training
     again = T.evaluate_run(run.dir, run.config)
     assert again["cc"]["top1"] == pytest.approx(ev["cc"]["top1"])
-    args = ["train", "--variant", "fire2", "--preset", "smoke", "--root", str(root), "--out", str(tmp_path)]
+    args = ["train", "--variant", "fire2", "--preset", "smoke", "--root", str(synthcc_smoke), "--out", str(tmp_path)]
     assert cli.main(args) == 0  # same config: loaded from the cache
     assert R.load_run(run.dir).metrics == run.metrics
 
 
 @pytest.mark.parametrize("cut", [1, 3])  # after a stage-1 epoch (Adam restored) / a stage-2 epoch (rebuilt)
-def test_resume_gives_the_same_run(root, tmp_path, cut):
-    cfg = smoke(root, epochs=4, **{"fire2.fg_start": 0.5})  # stage 2 from epoch 2
+def test_resume_gives_the_same_run(smoke_config, tmp_path, cut):
+    cfg = Tc.resolve(smoke_config("fire2", epochs=4, **{"fire2.fg_start": 0.5}))  # stage 2 from epoch 2
     full = T.Trainer(cfg, tmp_path / "full")
     m_full = full.fit()
     with pytest.raises(T.TrainingInterrupted):

@@ -5,6 +5,9 @@ import dataclasses
 import pytest
 import torch
 
+from rlqlib.methods.backbone import POOLINGS
+from rlqlib.methods.model_config import ModelConfig
+from rlqlib.methods.registry import count_parameters
 from rlqlib.methods.rlq import model as M
 from rlqlib.methods.tv import import_torchvision
 
@@ -12,7 +15,7 @@ B, H, W = 4, 64, 32  # batch and input size of the small-model tests
 
 
 def _cfg(variant="rlq", **kw):
-    return M.ModelConfig(variant=variant, backbone="resnet_micro", num_ids=7, num_clothes=11, num_pose_classes=5, **kw)
+    return ModelConfig(variant=variant, backbone="resnet_micro", num_ids=7, num_clothes=11, num_pose_classes=5, **kw)
 
 
 def _x(seed=0, b=B):
@@ -62,13 +65,13 @@ def test_train_outputs_and_eval_feature(variant):
 def test_eval_width_resnet50_on_meta():
     with torch.device("meta"):
         for variant, width in (("rlq", 8192), ("cal", 4096)):
-            net = M.build_model(M.ModelConfig(variant=variant)).eval()
+            net = M.build_model(ModelConfig(variant=variant)).eval()
             assert net(torch.empty(2, 3, 384, 192)).shape == (2, width)
 
 
 def test_last_stride_one_in_every_layer4_copy():
     with torch.device("meta"):
-        net = M.build_model(M.ModelConfig(variant="rlq"))  # ResNet-50 (Bottleneck: conv2 carries the stride)
+        net = M.build_model(ModelConfig(variant="rlq"))  # ResNet-50 (Bottleneck: conv2 carries the stride)
         x3 = net.cal.layers[0](torch.empty(1, 512, 48, 24))
         assert x3.shape[-2:] == net.cal.layers[1](x3).shape[-2:] == (24, 12)  # 384×192 input => 24×12
     for layer4 in (net.cal.layers[1], net.bot.layers[1], net.pose.layers[2]):
@@ -83,7 +86,7 @@ def test_last_stride_one_in_every_layer4_copy():
 
 def test_maxavg_pooling_max_first_by_hand():
     fmap = torch.tensor([[[[1.0, 5.0], [2.0, 0.0]], [[-1.0, -3.0], [-2.0, -6.0]]]])  # (1, 2, 2, 2)
-    pool, mult = M.POOLINGS["maxavg"]
+    pool, mult = POOLINGS["maxavg"]
     assert mult == 2
     assert torch.equal(pool(fmap), torch.tensor([[5.0, -1.0, 2.0, -3.0]]))  # [max c0, max c1, avg c0, avg c1]
 
@@ -224,9 +227,9 @@ def test_seeded_init_is_reproducible_and_leaves_global_rng_alone():
 
 
 def test_parameter_counts_match_paper_table8():
-    n_bm = 1_444_928 + 2 * 22_063_104 + 2 * 8_192 + (4096 * 77 + 77)  # spec §1.1 arithmetic
+    n_bm = 1_444_928 + 2 * 22_063_104 + 2 * 8_192 + (4096 * 77 + 77)  # docs/spec.md §1.1 arithmetic
     n_pose = 23_282_688 + 8_192 + (4096 * 16 + 16)
-    counts = {v: M.count_parameters(v, "resnet50", num_ids=77, num_clothes=256) for v in ("bm", "bm+p", "rlq")}
+    counts = {v: count_parameters(v, "resnet50", num_ids=77, num_clothes=256) for v in ("bm", "bm+p", "rlq")}
     assert counts["bm"]["params"] == n_bm
     assert counts["bm+p"]["params"] == n_bm + n_pose
     assert counts["rlq"]["params"] == n_bm + n_pose + (4096 * 2 + 2)
@@ -247,7 +250,7 @@ def _isolated_hub(monkeypatch, tmp_path):
 def test_pretrained_missing_file_names_expected_path(monkeypatch, tmp_path):
     expected = _isolated_hub(monkeypatch, tmp_path) / "resnet50-0676ba61.pth"
     with pytest.raises(FileNotFoundError) as err, torch.device("meta"):
-        M.build_model(M.ModelConfig(variant="bm", pretrained=True))
+        M.build_model(ModelConfig(variant="bm", pretrained=True))
     assert str(expected) in str(err.value)
     assert "https://download.pytorch.org/models/resnet50-0676ba61.pth" in str(err.value)
 
@@ -259,7 +262,7 @@ def test_pretrained_weights_land_in_every_copy(monkeypatch, tmp_path):
     # a stand-in "ImageNet" file: randomly initialised resnet18 weights
     state = tv.models.resnet18(weights=None).state_dict()
     torch.save(state, ckpt / "resnet18-f37072fd.pth")
-    net = M.build_model(M.ModelConfig(variant="bm+p", backbone="resnet18", pretrained=True))
+    net = M.build_model(ModelConfig(variant="bm+p", backbone="resnet18", pretrained=True))
     assert torch.equal(net.stem[0].weight, state["conv1.weight"])
     assert torch.equal(net.stem[4][1].conv2.weight, state["layer1.1.conv2.weight"])
     for layer2 in (net.layer2, net.pose.layers[0]):

@@ -8,7 +8,7 @@ from rlqlib.methods.fire2.ffm import PADDINGS as KNN_PADDINGS
 
 @dataclass(frozen=True)
 class FIRe2Config:
-    """FIRe² (fire2-spec §1–§5): its switches and hyper-parameters; defaults are the reference's (paper preset).
+    """FIRe² (docs/fire2-spec.md §1–§5): its switches and hyper-parameters; defaults are the reference's (paper preset).
 
     Used only when ``model.variant == "fire2"`` (and hashed only then). Stage boundaries are fractions of
     ``schedule.epochs``, like :attr:`ScheduleConfig.cc_start`: the reference's 25 and 10 of 80 epochs.
@@ -25,7 +25,7 @@ class FIRe2Config:
         eps: DBSCAN radius on the Jaccard distance (inclusive, min_samples 1) (0.4).
         knn_padding: ``"reference"`` (default, faithful to the code): an identity with fewer than k1 images gets
             k1-long kNN lists padded like faiss (label −1), which numpy reads as the identity's last image
-            (spec §8-P1); ``"fixed"``: the lists are clamped to the identity's size.
+            (docs/fire2-spec.md §8-P1); ``"fixed"``: the lists are clamped to the identity's size.
         scale: 1/τ of the cosine fine-grained logits (16).
         epsilon: label smoothing of L_attr over the identity's own clusters (0.1).
         far_weight: λ4 (0.3).

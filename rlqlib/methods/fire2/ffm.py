@@ -1,4 +1,5 @@
-"""FIRe² Fine-grained Feature Mining (FFM, fire2-spec §2): per-identity clustering into fine-grained pseudo labels.
+"""FIRe² Fine-grained Feature Mining (FFM, docs/fire2-spec.md §2): per-identity clustering into fine-grained pseudo
+labels.
 
 At the start of every stage-2 epoch the whole train set is embedded in eval mode (post-BN features, test
 transform, no flip; :func:`train_features`) and each identity is clustered on its own (:func:`cluster_identities`):
@@ -14,12 +15,12 @@ transform, no flip; :func:`train_features`) and each identity is clustered on it
 
 Fine-grained ids are global (identity 0's clusters first), never shared between people (:class:`FgLabels`).
 
-**kNN padding (spec §8-P1).** The reference asks faiss for k1 neighbours even when the identity has n < k1 images;
-faiss pads with label −1 and numpy reads −1 as the identity's last image. ``padding="reference"`` (the default,
-faithful to the code) reproduces that exactly: the padded entries are a "ghost" token that stands for the last
-image in distances and neighbour lists, but is a separate element of the (numpy ``unique``-d) expanded set, so
-the last image can enter the softmax twice and a V row then sums to less than 1. ``padding="fixed"`` clamps
-the lists to n (the clean choice). Identities with at least k1 images are unaffected.
+**kNN padding (docs/fire2-spec.md §8-P1).** The reference asks faiss for k1 neighbours even when the identity has n
+< k1 images; faiss pads with label −1 and numpy reads −1 as the identity's last image. ``padding="reference"`` (the
+default, faithful to the code) reproduces that exactly: the padded entries are a "ghost" token that stands for the
+last image in distances and neighbour lists, but is a separate element of the (numpy ``unique``-d) expanded set, so
+the last image can enter the softmax twice and a V row then sums to less than 1. ``padding="fixed"`` clamps the
+lists to n (the clean choice). Identities with at least k1 images are unaffected.
 
 All of it is batched tensor code on the features' device: identities are sorted by size and processed in chunks
 padded to the chunk's largest identity (one masked (P, M, M) problem per chunk), never one image at a time.
@@ -35,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rlqlib.data.loader import normalize
+from rlqlib.data.transforms import normalize
 
 log = logging.getLogger(__name__)
 
@@ -143,13 +144,13 @@ def _with_ghost_row(x: Tensor, last: Tensor) -> Tensor:
 
 
 def jaccard_distance(feats: Tensor, valid: Tensor, k1: int = 20, k2: int = 6, padding: str = "reference") -> Tensor:
-    """k-reciprocal Jaccard distance within each identity of a padded batch (fire2-spec §2, see the module doc).
+    """k-reciprocal Jaccard distance within each identity of a padded batch (docs/fire2-spec.md §2, see the module doc).
 
     Args:
         feats: (P, M, D) L2-normalised features, identity p's n_p images in rows 0…n_p−1 (rest ignored).
         valid: (P, M) bool, True for the first n_p rows of each identity (n_p ≥ 1).
         k1, k2: neighbours and query-expansion size.
-        padding: ``"reference"`` (faiss −1 padding read as the last image, spec §8-P1) or ``"fixed"``.
+        padding: ``"reference"`` (faiss −1 padding read as the last image, docs/fire2-spec.md §8-P1) or ``"fixed"``.
 
     Returns:
         (P, M, M) float32 distances in [0, 1] between valid rows; +inf where either row is padding.
@@ -249,7 +250,7 @@ def _chunks(sizes: list[int], budget: int) -> list[list[int]]:
 
 def cluster_identities(feats: Tensor, pids: Tensor, num_ids: int, k1: int = 20, k2: int = 6, eps: float = 0.4,
                        padding: str = "reference", chunk_elems: int = CHUNK_ELEMS) -> FgLabels:
-    """FFM's clustering of a whole train set (fire2-spec §2): per identity, Jaccard distance then DBSCAN.
+    """FFM's clustering of a whole train set (docs/fire2-spec.md §2): per identity, Jaccard distance then DBSCAN.
 
     Args:
         feats: (N, D) features (normalised here).

@@ -1,58 +1,43 @@
-"""FIRe² (Wang et al., TIFS 2024) as a third method of the training harness: model, FAR, losses, schedule, epochs.
+"""FIRe² (Wang et al., TIFS 2024), the third method of the training harness: its network, FAR, losses and transform.
 
 The engineering source is ``fire2-spec`` (the official code at 00ffdec); FFM's clustering lives in
-:mod:`rlqlib.methods.fire2.ffm`. :class:`rlqlib.engine.train.Trainer` builds :class:`FIRe2Method` when ``model.variant ==
-"fire2"`` and calls :meth:`FIRe2Method.epoch` for the training pass; data, evaluation, checkpoints and the run
-cache are the harness's.
+:mod:`rlqlib.methods.fire2.ffm`, the schedule and the training epochs in :mod:`rlqlib.methods.fire2.method`
+(:class:`~rlqlib.methods.fire2.method.FIRe2Method`, the :class:`~rlqlib.methods.base.Method` of
+``model.variant == "fire2"``).
 
-* **Model** (:class:`FIRe2Net`, spec §1): one ResNet trunk from :data:`rlqlib.methods.rlq.model.BACKBONES` (last stride 1),
-  max+avg pooling, a BN neck (weight 1, bias 0 and frozen) whose output ``feat`` feeds every loss and is the
-  eval-mode output, an identity classifier Linear(D, N_id, no bias, std 0.001), and the train-only FAR head
-  (own frozen-bias BN neck + classifier).
-* **FAR** (:func:`recompose`, spec §3): the layer4 map is cut into P horizontal stripes, each instance-normalised
-  (unbiased variance + 1e−6, statistics detached) and re-styled with the statistics of the same stripe of a donor
-  drawn uniformly among the batch members with *another* fine-grained id; K copies, k-major.
-* **Losses** (spec §4): stage 1 L_id (label-smoothed CE); stage 2 L_id + L_tri (batch-hard, margin 0.3, Euclidean on
-  the post-BN feature) + L_attr (:func:`attr_aware_loss`) + 0.3 · L_FAR (label-smoothed CE on the recomposed
-  features' logits, the content image's identity).
-* **Schedule** (spec §5): Adam (lr 3.5e−4, wd 5e−4) with linear warm-up from 0.01 and step decay
-  (:func:`lr_at`); from stage 2 on, every epoch re-clusters (FFM), rebuilds the cosine fine-grained classifier from
-  the cluster centres and re-creates Adam (moments reset), as the reference does.
-* **Transform** (spec §5): flip (0.5) → zero pad 10 + random crop → normalise → random erasing (0.5, fill 0),
-  batched on the device (:func:`fire2_augment`).
-
-Resuming: a stage-2 epoch starts by re-clustering from the restored weights (deterministic), so only the stage-1
-optimiser, the fp16 scaler and the generators need the checkpoint.
+* **Model** (:class:`FIRe2Net`, docs/fire2-spec.md §1): one ResNet trunk from
+  :data:`rlqlib.methods.backbone.BACKBONES` (last stride 1), max+avg pooling, a BN neck (weight 1, bias 0 and
+  frozen) whose output ``feat`` feeds every loss and is the eval-mode output, an identity classifier Linear(D, N_id,
+  no bias, std 0.001), and the train-only FAR head (own frozen-bias BN neck + classifier).
+* **FAR** (:func:`recompose`, docs/fire2-spec.md §3): the layer4 map is cut into P horizontal stripes, each
+  instance-normalised (unbiased variance + 1e−6, statistics detached) and re-styled with the statistics of the same
+  stripe of a donor drawn uniformly among the batch members with *another* fine-grained id; K copies, k-major.
+* **Losses** (docs/fire2-spec.md §4): stage 1 L_id (label-smoothed CE); stage 2 L_id + L_tri (batch-hard, margin
+  0.3, Euclidean on the post-BN feature) + L_attr (:func:`attr_aware_loss`) + 0.3 · L_FAR (label-smoothed CE on the
+  recomposed features' logits, the content image's identity).
+* **Schedule** (docs/fire2-spec.md §5, :mod:`rlqlib.methods.fire2.method`): Adam (lr 3.5e−4, wd 5e−4) with linear
+  warm-up from 0.01 and step decay (:func:`~rlqlib.methods.fire2.method.lr_at`); from stage 2 on, every epoch
+  re-clusters (FFM), rebuilds the cosine fine-grained classifier from the cluster centres and re-creates Adam
+  (moments reset), as the reference does.
+* **Transform** (docs/fire2-spec.md §5): flip (0.5) → zero pad 10 + random crop → normalise → random erasing (0.5,
+  fill 0), batched on the device (:func:`fire2_augment`).
 """
 
 from __future__ import annotations
 
-import bisect
-import contextlib
 import logging
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rlqlib.methods.fire2 import ffm as FFM
-from rlqlib.data.loader import normalize, random_erase, random_flip
-from rlqlib.methods.rlq.losses import cross_entropy_smooth
-from rlqlib.methods.rlq.model import POOLINGS, ModelConfig, build_trunk
-from rlqlib.methods.rlq.steps import check_finite
-
-if TYPE_CHECKING:
-    from rlqlib.engine.config import ExperimentConfig
-    from rlqlib.methods.fire2.config import FIRe2Config
-    from rlqlib.methods.schedule import ScheduleConfig
+from rlqlib.data.transforms import normalize, random_erase, random_flip
+from rlqlib.methods.backbone import POOLINGS, build_trunk
+from rlqlib.methods.model_config import ModelConfig
 
 log = logging.getLogger(__name__)
 
-IN_EPS = 1e-6  # added to the stripe variance before the square root (spec §3)
+IN_EPS = 1e-6  # added to the stripe variance before the square root (docs/fire2-spec.md §3)
 
 
 # ------------------------------------------------------------------------------------------ model
@@ -71,7 +56,8 @@ def _classifier(dim: int, num_classes: int) -> nn.Linear:
 
 
 class FIRe2Net(nn.Module):
-    """FIRe²'s network (fire2-spec §1); built by :func:`rlqlib.methods.rlq.model.build_model` for ``variant="fire2"``.
+    """FIRe²'s network (docs/fire2-spec.md §1); built by :func:`rlqlib.methods.registry.build_model` for
+    ``variant="fire2"``.
 
     Submodules: ``trunk`` (stem … layer4), ``bottleneck``, ``classifier``, ``far_bottleneck``, ``far_classifier``.
 
@@ -127,8 +113,9 @@ class FIRe2Net(nn.Module):
 
 
 class FgClassifier(nn.Module):
-    """The fine-grained classifier (fire2-spec §1, reference ``FgClassifier``): cosines of the L2-normalised feature
-    and weight rows, no bias; the weights start as the FFM cluster centres and the module is rebuilt every epoch.
+    """The fine-grained classifier (docs/fire2-spec.md §1, reference ``FgClassifier``): cosines of the L2-normalised
+    feature and weight rows, no bias; the weights start as the FFM cluster centres and the module is rebuilt every
+    epoch.
 
     Args:
         centres: (F, D) cluster centres (copied).
@@ -145,7 +132,7 @@ class FgClassifier(nn.Module):
 
 def recompose(fmap: Tensor, fgids: Tensor, parts: int = 2, times: int = 1,
               generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-    """FAR's attribute recomposition (fire2-spec §3).
+    """FAR's attribute recomposition (docs/fire2-spec.md §3).
 
     Stripe p of sample b (rows p·h … (p+1)·h − 1, h = ⌊H/P⌋; rows past P·h are dropped) becomes
     (X_bp − μ_bp) / σ_bp · σ_dp + μ_dp, with μ, σ the per-channel spatial mean and sqrt(unbiased var + 1e−6),
@@ -194,7 +181,7 @@ def recompose(fmap: Tensor, fgids: Tensor, parts: int = 2, times: int = 1,
 
 
 def triplet_euclidean(feat: Tensor, pids: Tensor, margin: float = 0.3) -> Tensor:
-    """Batch-hard triplet loss on Euclidean distances (fire2-spec §4 L_tri; reference ``TripletLoss``).
+    """Batch-hard triplet loss on Euclidean distances (docs/fire2-spec.md §4 L_tri; reference ``TripletLoss``).
 
     d_ij = sqrt(max(‖f_i‖² + ‖f_j‖² − 2 f_i·f_j, 1e−12)); per anchor the largest same-id distance (itself included)
     and the smallest other-id one; loss = mean relu(d_ap − d_an + margin). An anchor without another identity in
@@ -214,7 +201,7 @@ def triplet_euclidean(feat: Tensor, pids: Tensor, margin: float = 0.3) -> Tensor
 
 
 def attr_aware_loss(cos: Tensor, fgids: Tensor, own: Tensor, scale: float = 16.0, eps: float = 0.1) -> Tensor:
-    """FFM's attribute-aware classification loss (fire2-spec §2, reference ``AttrAwareLoss``).
+    """FFM's attribute-aware classification loss (docs/fire2-spec.md §2, reference ``AttrAwareLoss``).
 
     z_ij = scale · cos_ij over all F fine-grained classes; q_ij = (1 − eps)[j = c_i] + eps / |A(y_i)| · [j ∈ A(y_i)],
     A(y) the classes of sample i's identity (c_i among them); loss = −(1/B) Σ_i Σ_j q_ij log softmax(z_i)_j.
@@ -240,7 +227,7 @@ def attr_aware_loss(cos: Tensor, fgids: Tensor, own: Tensor, scale: float = 16.0
 
 def fire2_augment(x: Tensor, generator: torch.Generator, pad: int = 10, flip_p: float = 0.5,
                   erase_p: float = 0.5) -> Tensor:
-    """The reference's train transform on already-resized images (fire2-spec §5), per-image random, batched.
+    """The reference's train transform on already-resized images (docs/fire2-spec.md §5), per-image random, batched.
 
     RandomHorizontalFlip(flip_p) → Pad(pad, fill 0) → RandomCrop(H, W) (offsets uniform in 0…2·pad) → ToTensor →
     Normalize → RandomErasing(erase_p, area 0.02–0.4, aspect ≥ 0.3, fill 0).
@@ -263,158 +250,3 @@ def fire2_augment(x: Tensor, generator: torch.Generator, pad: int = 10, flip_p: 
     item = torch.arange(b, device=x.device)[:, None, None]  # (B, 1, 1)
     x = padded[item, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)  # (B, 3, H, W)
     return random_erase(normalize(x.contiguous()), generator, erase_p, fill=(0.0, 0.0, 0.0), inplace=True)
-
-
-def lr_at(epoch: int, schedule: ScheduleConfig, fire2: FIRe2Config) -> float:
-    """The learning rate of 0-indexed ``epoch`` (reference ``WarmupMultiStepLR`` with last_epoch = epoch):
-    lr · warm(e) · γ^{#milestones ≤ e}, warm(e) = f + (1 − f) · e / W for e < W warm-up epochs, else 1."""
-    warm = fire2.warmup_epochs(schedule.epochs)
-    factor = 1.0
-    if epoch < warm:
-        alpha = epoch / warm
-        factor = fire2.warmup_factor * (1 - alpha) + alpha
-    return schedule.lr * factor * schedule.gamma ** bisect.bisect_right(schedule.milestone_epochs(), epoch)
-
-
-# ------------------------------------------------------------------------------------------ training
-
-
-class FIRe2Method:
-    """FIRe²'s training pass inside :class:`rlqlib.engine.train.Trainer` (one instance per run).
-
-    Args:
-        cfg: the run's config (``schedule``, ``fire2``, ``losses``, ``runtime`` and ``data`` are read).
-        model: the :class:`FIRe2Net` (already on ``device``).
-        images: (N, 3, H, W) uint8 train images (indexed where they live).
-        pids: (N,) train identities 0…N_id−1.
-        sampler: P×K index batches with ``set_epoch`` (a :class:`rlqlib.data.loader.PKSampler`).
-        generator: augmentation and FAR donors (on ``device``).
-        device: the training device.
-    """
-
-    def __init__(self, cfg: ExperimentConfig, model: FIRe2Net, images: Tensor, pids: np.ndarray, sampler: Any,
-                 generator: torch.Generator, device: torch.device) -> None:
-        self.cfg, self.f2, self.model = cfg, cfg.fire2, model
-        self.images, self.sampler, self.generator, self.device = images, sampler, generator, device
-        self.pids = torch.as_tensor(pids, dtype=torch.long, device=device)
-        self.num_ids = int(model.cfg.num_ids)
-        amp = cfg.runtime.amp
-        self.amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
-        self.scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
-        self.fg: FFM.FgLabels | None = None
-        self.fg_classifier: FgClassifier | None = None
-        self.opt = self._adam([])
-
-    # -------------------------------------------------------------------------------- schedule
-
-    def lr_at(self, epoch: int) -> float:
-        """Learning rate of 0-indexed ``epoch`` (:func:`lr_at`)."""
-        return lr_at(epoch, self.cfg.schedule, self.f2)
-
-    def stage2(self, epoch: int) -> bool:
-        """Whether 0-indexed ``epoch`` is in stage 2 (triplet, FFM, FAR)."""
-        return epoch >= self.f2.fg_start_epoch(self.cfg.schedule.epochs)
-
-    def _adam(self, extra: list[nn.Parameter]) -> torch.optim.Adam:
-        params = [p for p in self.model.parameters() if p.requires_grad] + extra
-        return torch.optim.Adam(params, lr=self.cfg.schedule.lr, weight_decay=self.cfg.schedule.weight_decay)
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
-
-    # -------------------------------------------------------------------------------- FFM
-
-    def mine(self) -> FFM.FgLabels:
-        """FFM (fire2-spec §2): cluster the current train features; rebuild the fine-grained classifier from the
-        centres and re-create Adam over model + fine-grained classifier, as the reference does every stage-2 epoch."""
-        rt = self.cfg.runtime
-        amp = self.amp_dtype if self.device.type == "cuda" else None  # CPU: exact float32, as the evaluation
-        feats = FFM.train_features(self.model, self.images, rt.eval_batch_size, self.device, amp,
-                                   rt.channels_last)  # (N, D)
-        f2 = self.f2
-        self.fg = FFM.cluster_identities(feats, self.pids, self.num_ids, f2.k1, f2.k2, f2.eps, f2.knn_padding)
-        # FAR alone needs the fine-grained ids, not the classifier
-        self.fg_classifier = FgClassifier(self.fg.centres) if f2.attr_loss else None
-        self.opt = self._adam(list(self.fg_classifier.parameters()) if f2.attr_loss else [])
-        return self.fg
-
-    # -------------------------------------------------------------------------------- passes
-
-    def epoch(self, epoch: int, bar: Callable = lambda it, total, desc: it) -> dict[str, Any]:
-        """One training pass of 0-indexed ``epoch``; returns mean loss terms, ``steps``, in stage 2 ``fg_classes``
-        and ``far_self_donors``, and the timings ``ffm_seconds`` and ``seconds``."""
-        t0 = time.perf_counter()
-        record: dict[str, Any] = {}
-        stage2 = self.stage2(epoch)
-        if stage2:
-            if self.f2.attr_loss or self.f2.far:
-                record["fg_classes"] = self.mine().num_classes
-            else:
-                self.opt = self._adam([])  # the reference re-creates Adam every stage-2 epoch
-            record["ffm_seconds"] = round(time.perf_counter() - t0, 3)
-        for group in self.opt.param_groups:
-            group["lr"] = self.lr_at(epoch)
-        self.model.train()
-        self.sampler.set_epoch(epoch)
-        sums, names, n, n_self = None, [], 0, torch.zeros((), dtype=torch.long, device=self.device)
-        for step, idx in enumerate(bar(self.sampler, len(self.sampler), f"FIRe2 {epoch}")):
-            values, names, alone = self.step(torch.as_tensor(idx, dtype=torch.long, device=self.device),
-                                             stage2=stage2, epoch=epoch, step=step)
-            sums = values if sums is None else sums + values
-            n_self += alone
-            n += 1
-        record.update({k: float(v) / n for k, v in zip(names, sums.tolist())} if n else {})
-        if stage2 and self.f2.far:
-            record["far_self_donors"] = int(n_self)
-        return {**record, "steps": n, "seconds": round(time.perf_counter() - t0, 3)}
-
-    def step(self, index: Tensor, *, stage2: bool, epoch: int, step: int) -> tuple[Tensor, list[str], Tensor]:
-        """One optimisation step on the train images ``index`` (B,) (fire2-spec §4).
-
-        Returns:
-            ((T,) unweighted term values, their names, () rows without a FAR donor).
-        """
-        x = fire2_augment(self.images[index.to(self.images.device)].to(self.device), self.generator,
-                          self.f2.pad)  # (B, 3, H, W)
-        if self.cfg.runtime.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        pids = self.pids[index]  # (B,)
-        f2, eps = self.f2, self.cfg.losses.label_smoothing
-        fgids = self.fg.fgids[index] if stage2 and self.fg is not None else None  # (B,)
-        with self._autocast():
-            out = self.model(x, fgids if f2.far else None, self.generator, f2.parts, f2.times)
-        terms = {"id": cross_entropy_smooth(out["logits"], pids, eps)}
-        weights = {"id": 1.0}
-        if stage2:
-            terms["triplet"] = triplet_euclidean(out["feat"], pids, self.cfg.losses.triplet_margin)
-            weights["triplet"] = 1.0
-            if f2.attr_loss:
-                own = self.fg.pid2fg[pids]  # (B, F)
-                terms["attr"] = attr_aware_loss(self.fg_classifier(out["feat"]), fgids, own, f2.scale, f2.epsilon)
-                weights["attr"] = 1.0
-            if f2.far:
-                terms["far"] = cross_entropy_smooth(out["logits_far"], pids.repeat(f2.times), eps)
-                weights["far"] = f2.far_weight
-        values = check_finite(terms, phase="FIRe2", epoch=epoch, step=step, index=index)
-        loss = sum(weights[k] * v for k, v in terms.items())
-        self.opt.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.opt)
-        self.scaler.update()
-        alone = out.get("far_self_donors", torch.zeros((), dtype=torch.long, device=self.device))
-        return values, list(terms), alone
-
-    # -------------------------------------------------------------------------------- state
-
-    def state_dict(self) -> dict[str, Any]:
-        """What a checkpoint needs besides the model and the generators."""
-        return {"opt": self.opt.state_dict(), "scaler": self.scaler.state_dict()}
-
-    def load_state_dict(self, state: dict[str, Any], next_epoch: int) -> None:
-        """Restore before running 0-indexed ``next_epoch``. A stage-2 epoch rebuilds its optimiser (and re-clusters)
-        at its start, so the saved optimiser is loaded only when ``next_epoch`` is still in stage 1."""
-        self.scaler.load_state_dict(state["scaler"])
-        if not self.stage2(next_epoch):
-            self.opt.load_state_dict(state["opt"])

@@ -1,23 +1,23 @@
-"""The losses of RLQ on CAL as the authors' code computes them (spec §2); paper readings as options.
+"""The losses of RLQ on CAL as the authors' code computes them (docs/spec.md §2); paper readings as options.
 
 Each loss is a plain function of tensors. :func:`cap_terms` and :func:`tad_terms` return dicts of
 named, **unweighted** terms; :func:`weighted_sum` applies the weights from a config. Keys:
 
-============= ===================================================== ===========================
+============= ===================================================== ===================================
 key           term                                                  source
-============= ===================================================== ===========================
-id_cal        label-smoothed CE, CAL-branch identity logits         spec §2.1
-id_bot        label-smoothed CE, BOT-branch identity logits         spec §2.1
-triplet       batch-hard triplet on f_BOT, d = 1 - cos, m = 0.3     spec §2.2
-kl_branches   KL(P_BOT || P_CAL) of the two identity heads          spec §2.5
-adv           clothes-based adversarial loss on f_CAL (if active)   CAL Eq. 3 + 5, spec §2.4
-pose          label-smoothed CE, pose clusters (k + 1 classes)      spec §2.6
-gender        label-smoothed CE, gender (2 classes)                 spec §2.7
-cos           mean |cos(f_BOT, f_POSE)|                             RLQ Eq. 1, spec §2.8
-distill_*     ||n(T) - n(S)||^2, {cal, bot} x {hq, lq}              RLQ Eq. 2, spec §2.9
-ss_bot/cal    KL(P_HQ || P_LQ), BOT / CAL identity logits           RLQ Eq. 3, spec §2.10
-ss_clothes    KL(P_HQ || P_LQ), clothes logits (inert by default)   RLQ Eq. 3, spec §2.10, §9.1
-============= ===================================================== ===========================
+============= ===================================================== ===================================
+id_cal        label-smoothed CE, CAL-branch identity logits         docs/spec.md §2.1
+id_bot        label-smoothed CE, BOT-branch identity logits         docs/spec.md §2.1
+triplet       batch-hard triplet on f_BOT, d = 1 - cos, m = 0.3     docs/spec.md §2.2
+kl_branches   KL(P_BOT || P_CAL) of the two identity heads          docs/spec.md §2.5
+adv           clothes-based adversarial loss on f_CAL (if active)   CAL Eq. 3 + 5, docs/spec.md §2.4
+pose          label-smoothed CE, pose clusters (k + 1 classes)      docs/spec.md §2.6
+gender        label-smoothed CE, gender (2 classes)                 docs/spec.md §2.7
+cos           mean |cos(f_BOT, f_POSE)|                             RLQ Eq. 1, docs/spec.md §2.8
+distill_*     ||n(T) - n(S)||^2, {cal, bot} x {hq, lq}              RLQ Eq. 2, docs/spec.md §2.9
+ss_bot/cal    KL(P_HQ || P_LQ), BOT / CAL identity logits           RLQ Eq. 3, docs/spec.md §2.10
+ss_clothes    KL(P_HQ || P_LQ), clothes logits (inert by default)   RLQ Eq. 3, docs/spec.md §2.10, §9.1
+============= ===================================================== ===================================
 
 Where code and papers differ, :class:`LossConfig` chooses (preset ``"reference"``, the default, is
 the code; ``"paper"`` the papers' reading):
@@ -139,7 +139,7 @@ def _check_pair(a: Tensor, b: Tensor, what: str) -> None:
 
 
 def cross_entropy_smooth(logits: Tensor, targets: Tensor, eps: float = 0.1) -> Tensor:
-    """Label-smoothed cross-entropy (spec §2.1; CAL-id, BOT-id, pose and gender in the reference).
+    """Label-smoothed cross-entropy (docs/spec.md §2.1; CAL-id, BOT-id, pose and gender in the reference).
 
     t = (1 - eps) onehot(y) + eps / K; loss = mean over rows of sum_k -t_k log softmax(z)_k.
 
@@ -159,7 +159,7 @@ def cross_entropy_smooth(logits: Tensor, targets: Tensor, eps: float = 0.1) -> T
 
 
 def pose_ce(logits_pose: Tensor, pose_labels: Tensor, eps: float = 0.1) -> Tensor:
-    """Pose-cluster CE (spec §2.6): :func:`cross_entropy_smooth` over the k + 1 clusters.
+    """Pose-cluster CE (docs/spec.md §2.6): :func:`cross_entropy_smooth` over the k + 1 clusters.
 
     Class 0 ("noisy/no pose") is an ordinary class, not ignored.
 
@@ -172,7 +172,7 @@ def pose_ce(logits_pose: Tensor, pose_labels: Tensor, eps: float = 0.1) -> Tenso
 
 
 def gender_ce(logits_gender: Tensor, gender: Tensor, eps: float = 0.1) -> Tensor:
-    """Gender CE (spec §2.7): :func:`cross_entropy_smooth` with K = 2 (1 = male, 0 = female).
+    """Gender CE (docs/spec.md §2.7): :func:`cross_entropy_smooth` with K = 2 (1 = male, 0 = female).
 
     Args:
         logits_gender: (N, 2).
@@ -186,7 +186,7 @@ def gender_ce(logits_gender: Tensor, gender: Tensor, eps: float = 0.1) -> Tensor
 
 def clothes_loss(cos_logits: Tensor, clothes_ids: Tensor, scale: float = 16.0,
                  margin: float = 0.0) -> Tensor:
-    """Clothes-classifier loss L_C (CAL Eq. 2; spec §2.3): CE(scale (cos - margin onehot), y).
+    """Clothes-classifier loss L_C (CAL Eq. 2; docs/spec.md §2.3): CE(scale (cos - margin onehot), y).
 
     CosFace with margin 0 (NormFace) in the reference. The caller passes cosines computed on
     *detached* f_CAL, so only the clothes head learns. Mean over rows (CAL Eq. 2 writes a sum).
@@ -208,7 +208,7 @@ def clothes_loss(cos_logits: Tensor, clothes_ids: Tensor, scale: float = 16.0,
 
 def cal_adversarial(cos_logits: Tensor, clothes_ids: Tensor, pids: Tensor, pid2clothes: Tensor,
                     scale: float = 16.0, eps: float = 0.1) -> Tensor:
-    """Clothes-based adversarial loss L_CA (CAL Eq. 3 with the weights q of Eq. 5; spec §2.4).
+    """Clothes-based adversarial loss L_CA (CAL Eq. 3 with the weights q of Eq. 5; docs/spec.md §2.4).
 
     With s_ic = scale cos_ic, P(i) the clothes classes of sample i's identity and N(i) the others:
     l_ic = s_ic - log(exp(s_ic) + sum_{j in N(i)} exp(s_ij)),
@@ -258,7 +258,7 @@ def cal_adversarial(cos_logits: Tensor, clothes_ids: Tensor, pids: Tensor, pid2c
 def triplet_batch_hard(features: Tensor, pids: Tensor, margin: float = 0.3,
                        gallery_features: Tensor | None = None,
                        gallery_pids: Tensor | None = None) -> Tensor:
-    """Batch-hard triplet loss on L2-normalised features, d = 1 - cos (spec §2.2).
+    """Batch-hard triplet loss on L2-normalised features, d = 1 - cos (docs/spec.md §2.2).
 
     Per anchor: d_ap = max d to a same-pid gallery row (the anchor itself included), d_an = min d to
     an other-pid row; loss = mean relu(d_ap - d_an + margin). An anchor with no other-pid row (or,
@@ -318,7 +318,7 @@ def _tempered_kl(p_logits: Tensor, q_logits: Tensor, tau: float, reduction: str,
 
 def kl_branches(logits_bot: Tensor, logits_cal: Tensor, tau: float = 0.8,
                 reduction: str = "reference") -> Tensor:
-    """KL(P_BOT || P_CAL) of the identity heads, P = softmax(z / tau) (spec §2.5; RLQ §3.4 (1)).
+    """KL(P_BOT || P_CAL) of the identity heads, P = softmax(z / tau) (docs/spec.md §2.5; RLQ §3.4 (1)).
 
     Neither side is detached. ``"reference"``: 0.64 tau^2 sum_{rows, classes} p_bot (log p_bot - log
     p_cal) / (rows * classes), the code's value; ``"batchmean"``: the per-sample KL averaged over
@@ -338,7 +338,7 @@ def kl_branches(logits_bot: Tensor, logits_cal: Tensor, tau: float = 0.8,
 
 def kl_self_supervision(logits_hq: Tensor, logits_lq: Tensor, tau: float = 0.8,
                         reduction: str = "reference") -> Tensor:
-    """One term of L_S, KL(P_HQ || P_LQ) (RLQ Eq. 3; spec §2.10), normalised as :func:`kl_branches`.
+    """One term of L_S, KL(P_HQ || P_LQ) (RLQ Eq. 3; docs/spec.md §2.10), normalised as :func:`kl_branches`.
 
     HQ plays the teacher, LQ the student; nothing is detached, as in the reference.
 
@@ -358,7 +358,7 @@ def kl_self_supervision(logits_hq: Tensor, logits_lq: Tensor, tau: float = 0.8,
 
 
 def cos_disentangle(f_bot: Tensor, f_pose: Tensor) -> Tensor:
-    """L_Cos = mean over rows of |cos(f_BOT, f_POSE)| (RLQ Eq. 1; spec §2.8).
+    """L_Cos = mean over rows of |cos(f_BOT, f_POSE)| (RLQ Eq. 1; docs/spec.md §2.8).
 
     Args:
         f_bot: (N, D) BOT-branch features (post-BN).
@@ -372,7 +372,7 @@ def cos_disentangle(f_bot: Tensor, f_pose: Tensor) -> Tensor:
 
 
 def distill_l2(teacher: Tensor, student: Tensor) -> Tensor:
-    """One distillation term ||n(T) - n(S)||^2 (RLQ Eq. 2; spec §2.9), n = L2 normalisation.
+    """One distillation term ||n(T) - n(S)||^2 (RLQ Eq. 2; docs/spec.md §2.9), n = L2 normalisation.
 
     Squared distance summed over dims, mean over rows. Nothing is detached: run the frozen teacher
     under ``torch.no_grad()``.
@@ -412,7 +412,7 @@ def tad_self_supervision(student_hq: Mapping[str, Tensor], student_lq: Mapping[s
                          cfg: LossConfig = LOSS_PRESETS["reference"]) -> dict[str, Tensor]:
     """L_S (RLQ Eq. 3): KL(P_HQ || P_LQ) of the student's BOT-id, CAL-id and clothes logits.
 
-    ``cfg.tad_clothes_term`` decides the clothes term (spec §2.10, §9.1):
+    ``cfg.tad_clothes_term`` decides the clothes term (docs/spec.md §2.10, §9.1):
 
     * ``"reference"``: the authors' code evaluates the clothes head on detached f_CAL, and that head
       is not in the TAD optimiser (its gradient is zeroed before the next clothes step), so the term
@@ -461,7 +461,7 @@ def cap_terms(outputs: Mapping[str, Tensor], batch: Mapping[str, Tensor],
               enabled: Collection[str] = CAP_KEYS, cos_from: Sequence[str] = ("f_bot",),
               gallery_f_bot: Tensor | None = None,
               gallery_pids: Tensor | None = None) -> dict[str, Tensor]:
-    """Backbone terms of a CAP/ReID iteration (spec §2, ``train_cal_pair23_ind_2feat``), unweighted.
+    """Backbone terms of a CAP/ReID iteration (docs/spec.md §2, ``train_cal_pair23_ind_2feat``), unweighted.
 
     Keys, in :data:`CAP_KEYS` order, each only if in ``enabled``; ``adv`` only when ``adv_active``
     (the reference: epoch >= 25, 0-indexed). What each term reads:

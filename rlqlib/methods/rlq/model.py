@@ -1,6 +1,6 @@
 """The networks: vanilla CAL, the two-branch Base Model (BM), BM + gender/pose (CAP) and the frozen TAD teacher.
 
-Topology, as in the authors' code (spec §1.1–1.6); every trunk piece is sliced out of one torchvision ResNet
+Topology, as in the authors' code (docs/spec.md §1.1–1.6); every trunk piece is sliced out of one torchvision ResNet
 and the duplicated pieces are ``copy.deepcopy``'d, so all copies start from identical weights (the reference
 instantiates one ImageNet ResNet per branch: the same thing when pretrained; from scratch, the CPU presets'
 copies are identical where the reference's would be independent draws)::
@@ -24,246 +24,32 @@ Placements (paper Table 6, ``ModelConfig.gender_on`` / ``pose_on``):
 * ``gender_on``: the 2-way gender classifier reads f_bot (``"bot"``, the final RLQ), f_cal (``"cal"``, the
   reference's ``--gender_clothes``) or the 8192-d concatenation [f_cal, f_bot] (``"both"``, the reference's
   ``--gender_overall``).
-* ``pose_on``: the branch(es) the pose branch is *disentangled from*. The |cos| loss (spec §2.8) is
+* ``pose_on``: the branch(es) the pose branch is *disentangled from*. The |cos| loss (docs/spec.md §2.8) is
   mean_i |cos(f_pose_i, f_i)| for each f named in ``model.disentangle_from`` (``("f_bot",)`` for ``"bot"``, the
   final RLQ; ``("f_cal",)``; or ``("f_cal", "f_bot")`` for ``"both"``, one term each). The pose classifier always
   reads f_pose, the pose branch's own feature.
 
 Forward (see :meth:`RLQNet.forward`): in train mode a dict of named tensors; in eval mode the inference feature
 [f_cal, f_bot] (8192-d for ResNet-50; f_cal alone for vanilla CAL), not normalised (the evaluation flip-sums and
-L2-normalises, spec §1.5).
+L2-normalises, docs/spec.md §1.5).
 """
 
 from __future__ import annotations
 
 import copy
-import logging
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rlqlib.methods.tv import import_torchvision
+from rlqlib.methods.backbone import POOLINGS, build_trunk, layer4_channels, seeded
+from rlqlib.methods.model_config import GENDER_INPUTS, MODEL_VARIANTS, POSE_DISENTANGLE, ModelConfig, VariantSpec
 
-log = logging.getLogger(__name__)
-
-CLOTHES_SCALE = 16.0  # s = 1/τ of the cosine clothes logits; applied in the losses, not here (spec §1.3)
+CLOTHES_SCALE = 16.0  # s = 1/τ of the cosine clothes logits; applied in the losses, not here (docs/spec.md §1.3)
 MODES = ("cap", "tad")
 
-
-# ------------------------------------------------------------------------------------------------ registries
-
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """A torchvision ResNet layout.
-
-    Attributes:
-        block: ``"basic"`` (BasicBlock) or ``"bottleneck"``.
-        layers: blocks per stage.
-        width: channel multiplier of every stage (1.0 = torchvision's 64-128-256-512 planes).
-        weights: torchvision weights enum holding the ImageNet weights (IMAGENET1K_V1), None if there are none.
-    """
-
-    block: str
-    layers: tuple[int, int, int, int]
-    width: float = 1.0
-    weights: str | None = None
-
-
-BACKBONES: dict[str, BackboneSpec] = {
-    "resnet50": BackboneSpec("bottleneck", (3, 4, 6, 3), 1.0, "ResNet50_Weights"),  # the paper's
-    "resnet34": BackboneSpec("basic", (3, 4, 6, 3), 1.0, "ResNet34_Weights"),
-    "resnet18": BackboneSpec("basic", (2, 2, 2, 2), 1.0, "ResNet18_Weights"),
-    # CPU presets, from scratch: ResNet-18 at half width (32-64-128-256 ch, 2.8 M trunk parameters) ...
-    "resnet_tiny": BackboneSpec("basic", (2, 2, 2, 2), 0.5),
-    # ... and one block per stage at quarter width (16-32-64-128 ch, 0.31 M) for smoke runs.
-    "resnet_micro": BackboneSpec("basic", (1, 1, 1, 1), 0.25),
-}
-
-
-@dataclass(frozen=True)
-class VariantSpec:
-    """Which parts a model variant has."""
-
-    bot: bool  # second (BOT) branch with its identity classifier: the Base Model
-    gender: bool  # 2-way gender classifier
-    pose: bool  # pose branch (own layer2–4) with its (k+1)-way classifier
-
-
-VARIANTS: dict[str, VariantSpec] = {
-    "cal": VariantSpec(bot=False, gender=False, pose=False),  # vanilla CAL (spec §1.6)
-    "bm": VariantSpec(bot=True, gender=False, pose=False),  # Base Model (reference resnet50_joint2)
-    "bm+g": VariantSpec(bot=True, gender=True, pose=False),
-    "bm+p": VariantSpec(bot=True, gender=False, pose=True),
-    "rlq": VariantSpec(bot=True, gender=True, pose=True),  # BM + CAP (reference resnet50_joint3_3)
-}
-
-
-
-def _fire2_net(cfg: ModelConfig) -> nn.Module:
-    from rlqlib.methods.fire2.model import FIRe2Net  # its own module (FIRe², fire2-spec §1); imported on use
-
-    return FIRe2Net(cfg)
-
-
-# Models of other methods, built by :func:`build_model` from the same ModelConfig (backbone, pretrained, pooling,
-# last_stride, num_ids): name -> builder. Their names are valid ``ModelConfig.variant`` values.
-MODELS: dict[str, Callable[[ModelConfig], nn.Module]] = {"fire2": _fire2_net}
-
-GENDER_INPUTS: dict[str, tuple[str, ...]] = {"bot": ("f_bot",), "cal": ("f_cal",), "both": ("f_cal", "f_bot")}
-POSE_DISENTANGLE: dict[str, tuple[str, ...]] = {"bot": ("f_bot",), "cal": ("f_cal",), "both": ("f_cal", "f_bot")}
-
-
-def _pool_maxavg(x: Tensor) -> Tensor:
-    return torch.cat([x.amax(dim=(2, 3)), x.mean(dim=(2, 3))], dim=1)  # (B, 2C), max first
-
-
-def _pool_avg(x: Tensor) -> Tensor:
-    return x.mean(dim=(2, 3))  # (B, C)
-
-
-def _pool_max(x: Tensor) -> Tensor:
-    return x.amax(dim=(2, 3))  # (B, C)
-
-
-# name -> (function (B, C, H, W) -> (B, m·C), feature multiplier m)
-POOLINGS: dict[str, tuple] = {"maxavg": (_pool_maxavg, 2), "avg": (_pool_avg, 1), "max": (_pool_max, 1)}
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Architecture of one model; see :data:`MODEL_PRESETS` and the module docstring.
-
-    Attributes:
-        variant: a key of :data:`VARIANTS` (``cal``, ``bm``, ``bm+g``, ``bm+p``, ``rlq``) or of :data:`MODELS`
-            (``fire2``: :class:`rlqlib.methods.fire2.model.FIRe2Net`, which ignores ``num_clothes``, ``num_pose_classes``).
-        backbone: a key of :data:`BACKBONES`.
-        num_ids: training identities (width of the identity classifiers).
-        num_clothes: clothes classes incl. synthetic ones (width of the clothes classifier).
-        num_pose_classes: k + 1 pose clusters (class 0 = no usable pose).
-        gender_on: ``bot`` | ``cal`` | ``both``; only for variants with a gender head.
-        pose_on: ``bot`` | ``cal`` | ``both``; only for variants with a pose branch.
-        pretrained: start every trunk copy from torchvision's ImageNet weights, read from the torch hub cache.
-        pooling: a key of :data:`POOLINGS`.
-        last_stride: stride of layer4 (1 = the reference's, 2 = torchvision's).
-    """
-
-    variant: str = "rlq"
-    backbone: str = "resnet50"
-    num_ids: int = 77
-    num_clothes: int = 256
-    num_pose_classes: int = 16
-    gender_on: str = "bot"
-    pose_on: str = "bot"
-    pretrained: bool = False
-    pooling: str = "maxavg"
-    last_stride: int = 1
-
-    def __post_init__(self) -> None:
-        for name, value, choices in (
-            ("variant", self.variant, {**VARIANTS, **MODELS}),
-            ("backbone", self.backbone, BACKBONES),
-            ("gender_on", self.gender_on, GENDER_INPUTS),
-            ("pose_on", self.pose_on, POSE_DISENTANGLE),
-            ("pooling", self.pooling, POOLINGS),
-        ):
-            if value not in choices:
-                raise ValueError(f"ModelConfig.{name}={value!r} is unknown; choose from {sorted(choices)}")
-        for name in ("num_ids", "num_clothes", "num_pose_classes"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"ModelConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.last_stride not in (1, 2):
-            raise ValueError(f"ModelConfig.last_stride must be 1 or 2, got {self.last_stride}")
-        spec = VARIANTS.get(self.variant, VariantSpec(bot=False, gender=False, pose=False))
-        if self.gender_on != "bot" and not spec.gender:
-            raise ValueError(f"gender_on={self.gender_on!r} needs a gender head; variant {self.variant!r} has none")
-        if self.pose_on != "bot" and not spec.pose:
-            raise ValueError(f"pose_on={self.pose_on!r} needs a pose branch; variant {self.variant!r} has none")
-        if self.pretrained and BACKBONES[self.backbone].weights is None:
-            with_weights = sorted(k for k, v in BACKBONES.items() if v.weights)
-            raise ValueError(
-                f"backbone {self.backbone!r} has no ImageNet weights; use pretrained=False or one of {with_weights}"
-            )
-
-
-MODEL_PRESETS: dict[str, ModelConfig] = {
-    "smoke": ModelConfig(backbone="resnet_micro"),
-    "cpu": ModelConfig(backbone="resnet_tiny"),
-    "paper": ModelConfig(backbone="resnet50", pretrained=True),
-}
-
-
-# ------------------------------------------------------------------------------------------------ trunk
-
-
-def _resnet_class(width: float) -> type:
-    """torchvision's ResNet, with every stage's channel count scaled by ``width`` when it is not 1."""
-    tv = import_torchvision()
-    if width == 1.0:
-        return tv.models.ResNet
-
-    class ScaledResNet(tv.models.ResNet):
-        def _make_layer(self, block, planes, blocks, stride=1, dilate=False):  # noqa: D401 (torchvision hook)
-            if planes == 64:  # the first stage: also narrow the stem (ResNet.__init__ built it 64 wide)
-                self.inplanes = max(1, round(64 * width))
-                self.conv1 = nn.Conv2d(3, self.inplanes, kernel_size=7, stride=2, padding=3, bias=False)
-                self.bn1 = self._norm_layer(self.inplanes)
-            return super()._make_layer(block, max(1, round(planes * width)), blocks, stride, dilate)
-
-    return ScaledResNet
-
-
-def imagenet_weights_path(backbone: str) -> tuple[Path, str]:
-    """Where the ImageNet weights of ``backbone`` must lie in the torch hub cache, and their download URL."""
-    tv = import_torchvision()
-    spec = BACKBONES[backbone]
-    if spec.weights is None:
-        raise ValueError(f"backbone {backbone!r} has no ImageNet weights")
-    url = getattr(tv.models, spec.weights).IMAGENET1K_V1.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / url.rsplit("/", 1)[-1], url
-
-
-def _load_imagenet(net: nn.Module, backbone: str) -> None:
-    path, url = imagenet_weights_path(backbone)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"ImageNet weights for {backbone} not found at {path} (nothing is downloaded). Download {url} "
-            f"on a machine with internet and copy it to exactly that path (the torch hub cache, "
-            f"$TORCH_HOME/hub/checkpoints/), or build the model with pretrained=False."
-        )
-    log.info("loading ImageNet weights for %s from %s", backbone, path)
-    net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-
-
-def _set_last_stride(layer4: nn.Sequential, stride: int) -> None:
-    block = layer4[0]
-    for conv in (block.conv1, block.conv2):  # Bottleneck strides conv2, BasicBlock conv1
-        if conv.stride != (1, 1):
-            conv.stride = (stride, stride)
-    block.downsample[0].stride = (stride, stride)
-
-
-def build_trunk(backbone: str, pretrained: bool = False, last_stride: int = 1) -> tuple[nn.ModuleDict, int]:
-    """One torchvision ResNet sliced into ``stem`` (conv1, bn1, relu, maxpool, layer1), ``layer2``, ``layer3``,
-    ``layer4``; ``fc`` and ``avgpool`` are dropped.
-
-    Returns:
-        the pieces, and the channel count of layer4's output.
-    """
-    spec = BACKBONES[backbone]
-    tv = import_torchvision()
-    block = {"basic": tv.models.resnet.BasicBlock, "bottleneck": tv.models.resnet.Bottleneck}[spec.block]
-    net = _resnet_class(spec.width)(block, list(spec.layers))
-    if pretrained:
-        _load_imagenet(net, backbone)
-    _set_last_stride(net.layer4, last_stride)
-    stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1)
-    pieces = nn.ModuleDict({"stem": stem, "layer2": net.layer2, "layer3": net.layer3, "layer4": net.layer4})
-    return pieces, net.inplanes  # layer4's output channels
+# The model variants this module builds (the RLQ/CAL family of :data:`rlqlib.methods.model_config.MODEL_VARIANTS`).
+VARIANTS: dict[str, VariantSpec] = {k: v for k, v in MODEL_VARIANTS.items() if v.method == "rlq"}
 
 
 # ------------------------------------------------------------------------------------------------ parts
@@ -337,6 +123,9 @@ class RLQNet(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        if cfg.variant not in VARIANTS:
+            raise ValueError(f"RLQNet builds the variants {sorted(VARIANTS)}, not {cfg.variant!r} (another method's "
+                             "network: rlqlib.methods.registry.build_model builds any variant)")
         spec = VARIANTS[cfg.variant]
         trunk, channels = build_trunk(cfg.backbone, cfg.pretrained, cfg.last_stride)
         self.stem = trunk["stem"]
@@ -414,7 +203,7 @@ class Heads(nn.Module):
 
     Attributes:
         cal_classifier: CAL identity classifier, Linear (D → num_ids); main optimiser.
-        clothes_classifier: :class:`CosineClassifier` (D → num_clothes); its own optimiser (spec §3.1).
+        clothes_classifier: :class:`CosineClassifier` (D → num_clothes); its own optimiser (docs/spec.md §3.1).
     """
 
     def __init__(self, feature_dim: int, num_ids: int, num_clothes: int) -> None:
@@ -460,67 +249,20 @@ def make_teacher(model: RLQNet) -> Teacher:
 
 def feature_dim(cfg: ModelConfig) -> int:
     """Width D of one branch feature: pooled channels of layer4 (4096 for ResNet-50 with maxavg)."""
-    spec = BACKBONES[cfg.backbone]
-    channels = max(1, round(512 * spec.width)) * (4 if spec.block == "bottleneck" else 1)
-    return POOLINGS[cfg.pooling][1] * channels
+    return POOLINGS[cfg.pooling][1] * layer4_channels(cfg.backbone)
 
 
 def build_model(cfg: ModelConfig, seed: int = 0) -> RLQNet:
-    """Build the model of ``cfg``; random initialisation is drawn from ``seed`` (the global RNG is untouched).
+    """Build the :class:`RLQNet` of ``cfg``; random initialisation is drawn from ``seed`` (the global RNG is untouched).
 
-    Build on the CPU (or under ``torch.device("meta")`` to count parameters) and move it afterwards. A variant of
-    :data:`MODELS` (``fire2``) builds that method's network.
+    Build on the CPU (or under ``torch.device("meta")`` to count parameters) and move it afterwards. Any variant,
+    FIRe²'s included: :func:`rlqlib.methods.registry.build_model`.
     """
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(seed)
-        return MODELS[cfg.variant](cfg) if cfg.variant in MODELS else RLQNet(cfg)
+    with seeded(seed):
+        return RLQNet(cfg)
 
 
 def build_heads(cfg: ModelConfig, seed: int = 1) -> Heads:
     """Build the external heads (CAL-id and clothes classifiers) for ``cfg``, initialised from ``seed``."""
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(seed)
+    with seeded(seed):
         return Heads(feature_dim(cfg), cfg.num_ids, cfg.num_clothes)
-
-
-def _numel(modules) -> int:
-    return sum(p.numel() for m in modules if m is not None for p in m.parameters())
-
-
-def count_parameters(
-    variant: str,
-    backbone: str = "resnet50",
-    num_ids: int = 77,
-    num_clothes: int = 256,
-    num_pose: int = 16,
-    gender_on: str = "bot",
-    pose_on: str = "bot",
-) -> dict:
-    """Parameter counts of a variant, built on the meta device (no memory, no weights).
-
-    ``params`` counts the model object, as the paper's Table 8 does: trunk pieces, BN necks and the in-model
-    heads (BOT-id, pose, gender); it excludes the external CAL-id and clothes classifiers, which live outside
-    the reference's model object. With ResNet-50, 77 ids and 16 pose classes this gives 45,902,989 (BM,
-    45.9 M), 45,911,183 (BM+G), 69,259,421 (BM+P) and 69,267,615 (RLQ, 69.3 M): 1,444,928 (stem+layer1+layer2)
-    + 2 × 22,063,104 (layer3+layer4) + 2 × 8,192 (BN) + 315,469 (BOT-id) [+ 23,282,688 (pose layer2–4) +
-    8,192 + 65,552 (pose head)] [+ 8,194 (gender head)].
-
-    Returns:
-        ``params``; ``params_inference`` (stem, layer2, CAL and BOT branches with their BN necks: what the
-        eval-mode forward uses); ``by_part`` (every top-level part, plus the external heads under
-        ``heads.cal_classifier`` and ``heads.clothes_classifier``, which are not in ``params``).
-    """
-    cfg = ModelConfig(
-        variant=variant, backbone=backbone, num_ids=num_ids, num_clothes=num_clothes,
-        num_pose_classes=num_pose, gender_on=gender_on, pose_on=pose_on,
-    )
-    with torch.device("meta"):
-        model = build_model(cfg)
-        heads = build_heads(cfg) if variant not in MODELS else nn.Module()  # FIRe²: no external heads
-    by_part = {name: _numel([m]) for name, m in model.named_children()}
-    by_part.update({f"heads.{name}": _numel([m]) for name, m in heads.named_children()})
-    return {
-        "params": _numel([model]),
-        "params_inference": _numel(model.inference_modules()),
-        "by_part": by_part,
-    }

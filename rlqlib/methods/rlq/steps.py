@@ -1,9 +1,10 @@
-"""One optimisation step of each pass: the CAP/ReID step (spec §3.2) and the TAD step (spec §3.3).
+"""One optimisation step of each pass: the CAP/ReID step (docs/spec.md §3.2) and the TAD step (docs/spec.md §3.3).
 
-Both steps are plain functions over a :class:`StepContext` (the modules, optimisers and switches of a run) so
-that :mod:`rlqlib.engine.train` keeps the loops, the data and the checkpoints. Every loss term is computed unweighted
-and named (:mod:`rlqlib.methods.rlq.losses`); the weights come from the config. A NaN/inf in any term stops the run with a
-:class:`NonFiniteLossError` naming the epoch, step, term and the batch's dataset indices.
+Both steps are plain functions over a :class:`StepContext` (the modules, optimisers and switches of a run);
+:class:`rlqlib.methods.rlq.method.RLQMethod` runs the passes, :mod:`rlqlib.engine.train` keeps the data and the
+checkpoints. Every loss term is computed unweighted and named (:mod:`rlqlib.methods.rlq.losses`); the weights come
+from the config. A NaN/inf in any term stops the run with a :class:`~rlqlib.methods.base.NonFiniteLossError` naming
+the epoch, step, term and the batch's dataset indices.
 
 DDP (several processes): the student is wrapped in ``DistributedDataParallel``; the triplet loss mines over the
 f_BOT rows all-gathered from every rank with gradient only into the local slice (the reference's behaviour);
@@ -12,23 +13,20 @@ the clothes classifier, trained outside DDP on detached features, has its gradie
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
 from rlqlib.data import degrade as D
+from rlqlib.data.transforms import train_augment
+from rlqlib.methods.base import Placement, check_finite
 from rlqlib.methods.rlq import losses as L
-from rlqlib.data.loader import train_augment
+from rlqlib.methods.rlq.config import TADConfig
 
 SELF_MSE = {"self_mse_cal": "f_cal", "self_mse_bot": "f_bot"}
-
-
-class NonFiniteLossError(RuntimeError):
-    """A loss term became NaN or infinite."""
 
 
 class Student(nn.Module):
@@ -48,9 +46,9 @@ class Student(nn.Module):
         return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class StepContext:
-    """What a step needs; built once per run by :mod:`rlqlib.engine.train`.
+    """What a step needs; built once per run by :class:`rlqlib.methods.rlq.method.RLQMethod`.
 
     Attributes:
         student: :class:`Student`, possibly DDP-wrapped.
@@ -62,11 +60,11 @@ class StepContext:
         weights: term → weight.
         terms: enabled CAP terms.
         pid2clothes: (N_id, N_clothes) bool on the device.
-        device, amp_dtype, channels_last: placement.
-        tad_teacher, tad_self_ss, tad_self_mse: which TAD terms run.
+        place: device, autocast, memory layout and DDP world size.
+        tad: which TAD terms run (``teacher``, ``self_ss``, ``self_mse``).
         mix: degradation mix for LQ synthesis.
         lq_aug: probability of the target-set LQ augmentation in the CAP pass.
-        world_size: DDP processes (1 = none).
+        cos_from: the features the |cos| term pairs with f_pose.
     """
 
     student: nn.Module
@@ -80,47 +78,15 @@ class StepContext:
     weights: Mapping[str, float]
     terms: tuple[str, ...]
     pid2clothes: Tensor
-    device: torch.device
-    amp_dtype: torch.dtype | None = None
-    channels_last: bool = False
-    tad_teacher: bool = True
-    tad_self_ss: bool = True
-    tad_self_mse: bool = False
+    place: Placement
+    tad: TADConfig
     mix: str = "ltcc"
     lq_aug: float = 0.0
-    world_size: int = 1
     cos_from: tuple[str, ...] = ("f_bot",)
-    stats: dict = field(default_factory=dict)
 
     def loss_weights(self) -> dict[str, float]:
         """The weights :func:`rlqlib.methods.rlq.losses.weighted_sum` knows (SS_MSE weights are applied here)."""
         return {k: float(w) for k, w in self.weights.items() if k in L.KNOWN_TERMS}
-
-    def autocast(self) -> contextlib.AbstractContextManager:
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
-
-    def layout(self, x: Tensor) -> Tensor:
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
-
-
-def check_finite(terms: Mapping[str, Tensor], *, phase: str, epoch: int, step: int, index: Tensor) -> Tensor:
-    """Stack the detached terms (one host sync); raise :class:`NonFiniteLossError` if any is NaN/inf.
-
-    Returns:
-        (T,) float32 values in the order of ``terms``.
-    """
-    values = torch.stack([v.detach().float() for v in terms.values()])  # (T,)
-    if not bool(torch.isfinite(values).all()):
-        bad = [k for k, v in zip(terms, values.tolist()) if not torch.isfinite(torch.tensor(v))]
-        shown = index.tolist()[:32]
-        raise NonFiniteLossError(
-            f"{phase} loss term(s) {bad} became non-finite at epoch {epoch}, step {step} "
-            f"(values {dict(zip(terms, values.tolist()))}); batch dataset indices {shown}"
-            f"{' ...' if index.numel() > 32 else ''}. Lower the learning rate, check the inputs of these "
-            "indices, or disable AMP (runtime.amp=none)")
-    return values
 
 
 def _gather_gallery(f_bot: Tensor, pids: Tensor, world_size: int) -> tuple[Tensor, Tensor]:
@@ -155,7 +121,7 @@ def _lq_augment(images: Tensor, ctx: StepContext, generator: torch.Generator) ->
 
 def cap_step(ctx: StepContext, batch: Mapping[str, Tensor], *, cc_active: bool, epoch: int, step: int,
              generator: torch.Generator) -> tuple[Tensor, list[str]]:
-    """One CAP/ReID iteration in the reference's order (spec §3.2).
+    """One CAP/ReID iteration in the reference's order (docs/spec.md §3.2).
 
     1. one forward of the M images; 2. clothes classifier on detached f_CAL → clothes loss → step the clothes
     optimiser if ``cc_active`` (only when the adversarial term is enabled); 3. clothes cosines of the just-updated
@@ -168,8 +134,8 @@ def cap_step(ctx: StepContext, batch: Mapping[str, Tensor], *, cc_active: bool, 
     x = batch["images"]
     if ctx.lq_aug > 0:
         x = _lq_augment(x, ctx, generator)
-    with ctx.autocast():
-        out = ctx.student(ctx.layout(x), mode="cap")
+    with ctx.place.autocast():
+        out = ctx.student(ctx.place.layout(x), mode="cap")
     out = {k: v.float() for k, v in out.items()}
     if "f_bot" not in out:  # vanilla CAL: its triplet (Table 5) runs on f_CAL
         out["f_bot"] = out["f_cal"]
@@ -182,14 +148,14 @@ def cap_step(ctx: StepContext, batch: Mapping[str, Tensor], *, cc_active: bool, 
     if train_cc:
         ctx.opt_cc.zero_grad(set_to_none=True)
         ctx.scaler_cc.scale(l_clothes).backward()
-        if ctx.world_size > 1:
-            _average_grads(ctx.clothes_classifier, ctx.world_size)
+        if ctx.place.world_size > 1:
+            _average_grads(ctx.clothes_classifier, ctx.place.world_size)
         ctx.scaler_cc.step(ctx.opt_cc)
         ctx.scaler_cc.update()
     clothes_cos = ctx.clothes_classifier(out["f_cal"]) if train_cc else None  # (M, C), updated head
     gallery = {}
-    if "triplet" in ctx.terms and ctx.world_size > 1:
-        g_f, g_p = _gather_gallery(out["f_bot"], batch["pids"], ctx.world_size)
+    if "triplet" in ctx.terms and ctx.place.world_size > 1:
+        g_f, g_p = _gather_gallery(out["f_bot"], batch["pids"], ctx.place.world_size)
         gallery = {"gallery_f_bot": g_f, "gallery_pids": g_p}
     terms = L.cap_terms(out, batch, ctx.loss_cfg, adv_active=train_cc, clothes_cos=clothes_cos,
                         pid2clothes=ctx.pid2clothes, enabled=ctx.terms, cos_from=ctx.cos_from, **gallery)
@@ -204,15 +170,15 @@ def cap_step(ctx: StepContext, batch: Mapping[str, Tensor], *, cc_active: bool, 
 
 
 def make_pair(hq_u8: Tensor, generator: torch.Generator, mix: str) -> tuple[Tensor, Tensor]:
-    """HQ/LQ pair of spec §3.6: the LQ copy is synthesised on the stored uint8 image *before* the train transform,
-    then HQ and LQ are augmented independently (not pixel-aligned). Returns two (B,3,H,W) float batches."""
+    """HQ/LQ pair of docs/spec.md §3.6: the LQ copy is synthesised on the stored uint8 image *before* the train
+    transform, then HQ and LQ are augmented independently (not pixel-aligned). Returns two (B,3,H,W) float batches."""
     lq_u8, _ = D.degrade(hq_u8, generator, mix=mix)  # (B,3,H,W) uint8
     return train_augment(hq_u8, generator), train_augment(lq_u8, generator)
 
 
 def tad_step(ctx: StepContext, hq_u8: Tensor, index: Tensor, *, epoch: int, step: int,
              generator: torch.Generator) -> tuple[Tensor, list[str]]:
-    """One TAD iteration (spec §3.3): student on the 2B concatenation [HQ; LQ] in ``mode="tad"``, frozen
+    """One TAD iteration (docs/spec.md §3.3): student on the 2B concatenation [HQ; LQ] in ``mode="tad"``, frozen
     teacher on the HQ half, L_D (if a teacher) + L_S (if ``self_ss``) + SS_MSE (if ``self_mse``), one step of
     the main optimiser (the same Adam as the CAP step).
 
@@ -221,18 +187,18 @@ def tad_step(ctx: StepContext, hq_u8: Tensor, index: Tensor, *, epoch: int, step
     """
     hq, lq = make_pair(hq_u8, generator, ctx.mix)
     b = hq.shape[0]
-    with ctx.autocast():
-        out = ctx.student(ctx.layout(torch.cat([hq, lq])), mode="tad")  # 2B rows
-        t_cal, t_bot = ctx.teacher(ctx.layout(hq)) if ctx.tad_teacher else (None, None)
+    with ctx.place.autocast():
+        out = ctx.student(ctx.place.layout(torch.cat([hq, lq])), mode="tad")  # 2B rows
+        t_cal, t_bot = ctx.teacher(ctx.place.layout(hq)) if ctx.tad.teacher else (None, None)
     out = {k: v.float() for k, v in out.items()}
     s_hq, s_lq = L.split_hq_lq(out, b)
     terms: dict[str, Tensor] = {}
-    if ctx.tad_teacher:
+    if ctx.tad.teacher:
         terms.update(L.tad_distillation(t_cal.float(), t_bot.float(), s_hq["f_cal"], s_lq["f_cal"],
                                         s_hq["f_bot"], s_lq["f_bot"]))
-    if ctx.tad_self_ss:
+    if ctx.tad.self_ss:
         terms.update(L.tad_self_supervision(s_hq, s_lq, ctx.clothes_classifier, ctx.loss_cfg))
-    if ctx.tad_self_mse:
+    if ctx.tad.self_mse:
         for key, feat in SELF_MSE.items():
             terms[key] = L.distill_l2(s_hq[feat], s_lq[feat])
     values = check_finite(terms, phase="TAD", epoch=epoch, step=step, index=index)

@@ -1,0 +1,90 @@
+"""The stable hash of a config and the run-cache key.
+
+* **Hash** (:func:`config_hash`): sha256 of the canonical JSON of :func:`hashed_dict`. Excluded
+  (:data:`NOT_HASHED`): purely cosmetic or placement fields that cannot change what is learned — ``data.root``
+  (replaced by a data *fingerprint* at run time, :func:`data_fingerprint`), ``runtime.progress``,
+  ``runtime.threads`` and ``runtime.eval_batch_size``. **Included on purpose**: ``runtime.device``
+  type, ``runtime.amp`` and ``runtime.channels_last`` (bf16 autocast and memory layout change the
+  numerics, hence the metrics) and the seed. Thread count can change CPU float summation order at
+  the rounding level; runs differing only in threads share one cache entry.
+* **Keys added later** (:data:`ADDED_LATER`): a field or section added after runs existed is left out of the
+  hash while it cannot matter to the run, so that every earlier run keeps its cache key. The ``fire2`` section
+  is hashed only for FIRe² runs (``model.variant == "fire2"``), so adding it left every other run's hash
+  unchanged.
+* **Run-cache key** (:func:`run_hash`): adds the data fingerprint and the number of data-parallel processes
+  (see :mod:`rlqlib.engine.runs`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from rlqlib.engine.config import ExperimentConfig, to_dict
+
+NOT_HASHED = ("data.root", "runtime.progress", "runtime.threads", "runtime.eval_batch_size")
+# Keys added after runs existed, each left out of the hash while it cannot matter to the run (a field while it has
+# its original meaning, a section the run does not use), so that every earlier run keeps its cache key.
+ADDED_LATER: dict[str, Callable[[ExperimentConfig], bool]] = {
+    "data.clothes_labels": lambda cfg: cfg.data.clothes_labels == "dataset",
+    "fire2": lambda cfg: cfg.model.variant != "fire2",
+}
+
+
+def hashed_dict(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The dict the hash is computed over: :func:`~rlqlib.engine.config.to_dict` minus :data:`NOT_HASHED` and minus
+    the :data:`ADDED_LATER` keys that do not matter to this run, device reduced to its type, terms sorted (their
+    order does not matter)."""
+    d = to_dict(cfg)
+    for key in NOT_HASHED:
+        section, name = key.split(".")
+        d[section].pop(name, None)
+    for key, unused in ADDED_LATER.items():
+        if unused(cfg):
+            section, _, name = key.partition(".")
+            if name:
+                d[section].pop(name)
+            else:
+                d.pop(section)
+    d["runtime"]["device"] = d["runtime"]["device"].split(":")[0]
+    d["terms"] = sorted(d["terms"])
+    return d
+
+
+def config_hash(cfg: ExperimentConfig, extra: Mapping[str, Any] | None = None) -> str:
+    """sha256 hex of the canonical JSON (sorted keys, no spaces) of :func:`hashed_dict` (+ ``extra``)."""
+    payload = {"config": hashed_dict(cfg), **({"extra": dict(extra)} if extra else {})}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def data_fingerprint(cfg: ExperimentConfig) -> dict[str, Any]:
+    """What identifies the training data without its location: SynthCC's manifest (format, preset, seed,
+    generator version, image size, counts); for other datasets the name and the resolved root path."""
+    root = Path(cfg.data.root).expanduser()
+    manifest = root / "synthcc.json"
+    if cfg.data.dataset == "synthcc" and manifest.is_file():
+        m = json.loads(manifest.read_text())
+        keep = ("format", "preset", "seed", "generator_version", "image_size", "counts")
+        return {"dataset": "synthcc", **{k: m.get(k) for k in keep}}
+    out = {"dataset": cfg.data.dataset, "root": str(root.resolve())}
+    if cfg.tad.external_root:
+        out["external_root"] = str(Path(cfg.tad.external_root).expanduser().resolve())
+    return out
+
+
+def run_hash(cfg: ExperimentConfig, world_size: int | None = None) -> str:
+    """The run-cache key: :func:`config_hash` of the resolved config plus :func:`data_fingerprint` and the number
+    of data-parallel processes (P×K is per process, so 2 processes train on 2× larger global batches).
+
+    Args:
+        world_size: default: from ``torch.distributed`` when initialised, else 1.
+    """
+    if world_size is None:
+        import torch.distributed as dist
+
+        world_size = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    return config_hash(cfg, {"data": data_fingerprint(cfg), "world_size": int(world_size)})

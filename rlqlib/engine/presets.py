@@ -1,0 +1,148 @@
+"""Named presets and the paper's variants: :func:`make` builds the config of a variant under a preset.
+
+::
+
+    cfg = make("cpu", "rlq", root="data/synthcc-cpu", seed=1, **{"schedule.epochs": 4})
+
+* **Presets** (:data:`PRESETS`): ``smoke`` (tests, seconds, SynthCC-smoke), ``cpu`` (the book's
+  default on SynthCC-cpu: 15 epochs, ~2.5 min for CAL / id-only and ~10 min for the two-branch Base Model on
+  2 idle cores; 2 threads assume no other busy process: two 2-thread processes on the 2 cores slow every
+  step 5–60×) and ``paper`` (docs/spec.md §3.11 on a GPU:
+  ResNet-50 ImageNet, 384×192, per-GPU P×K 8×4, 60 epochs, Adam 3.5e-4, fp32 as the reference).
+* **Schedules scale with the run length**: the LR milestones (20, 40 of 60 epochs) and the start of
+  the clothes classifier / adversarial loss (25 of 60) are stored as *fractions* of
+  ``schedule.epochs``; :meth:`ScheduleConfig.milestone_epochs` and
+  :meth:`ScheduleConfig.cc_start_epoch` round them to epochs (60 epochs ⇒ [20, 40] and 25).
+  The paper's fractions are the default (:data:`PAPER_MILESTONES`, :data:`PAPER_CC_START`). The ``cpu``
+  preset sets its own, explicitly (:data:`CPU_MILESTONES`, :data:`CPU_CC_START`): its backbone starts from
+  scratch instead of ImageNet and a run is ~1,400 steps, and with the paper's fractions the LR drops after a
+  third of the run, before the identity classifier has fitted (measured on SynthCC-cpu, 20 epochs: identity
+  loss 2.2 at the first drop and ~2.2 at the end; with the drop at 70 %: 1.5).
+* **Variants** (:data:`VARIANTS`): config deltas for every row of the paper's Tables 2–10 plus
+  ``id-only`` (identity CE only, the sanity baseline) and ``teacher`` (the TAD teacher: a Base
+  Model trained on the external HQ set, one clothes class per image).
+* **FIRe²** (third method, ``fire2-spec``; :mod:`rlqlib.methods.fire2.model`): variants ``fire2``, ``fire2-ffm-only`` and
+  ``fire2-far-only`` select ``model.variant = "fire2"`` and the :class:`FIRe2Config` section. Their per-preset
+  settings (:data:`FIRE2_PRESETS`: P×K 4×8 everywhere; ``paper`` = the reference's 80 epochs, milestones
+  20/40/60, evaluation every 5 epochs) are applied under the preset and before the variant's own deltas.
+
+Deltas and overrides use the syntax of :mod:`rlqlib.engine.overrides`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rlqlib.data.config import DataConfig
+from rlqlib.engine.config import ALL_WEIGHT_KEYS, SECTIONS, ExperimentConfig, RuntimeConfig
+from rlqlib.engine.overrides import apply
+from rlqlib.methods.schedule import ScheduleConfig
+from rlqlib.methods.rlq.losses import LOSS_PRESETS
+from rlqlib.methods.model_config import MODEL_PRESETS
+
+PAPER_MILESTONES = (20 / 60, 40 / 60)  # docs/spec.md §3.1: MultiStepLR [20, 40] of 60 epochs
+PAPER_CC_START = 25 / 60  # docs/spec.md §2.3-2.4: clothes step and adversarial loss from epoch 25 of 60
+# cpu preset (from scratch, ~1,400 steps): LR drops at 70 % and 90 % of the run, clothes step and adversarial
+# loss from 50 %; the paper's fractions drop the LR after a third of the run, before the identity classifier
+# has fitted (see the module docstring). A deliberate deviation, named here so that it is visible in reports.
+CPU_MILESTONES = (0.7, 0.9)
+CPU_CC_START = 0.5
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": {
+        "data": DataConfig(root="data/synthcc-smoke", image_size=(64, 32), p=4, k=4, pose_k=5,
+                           pose_column="R_LA_5"),
+        "model": MODEL_PRESETS["smoke"],
+        "schedule": ScheduleConfig(epochs=2),
+        "runtime": RuntimeConfig(progress=False, eval_batch_size=64, threads=1),
+    },
+    "cpu": {
+        "data": DataConfig(root="data/synthcc-cpu", image_size=(128, 64), p=8, k=4),
+        "model": MODEL_PRESETS["cpu"],
+        # 15 epochs x 96 P×K steps on SynthCC-cpu = 1,440 steps: ~0.09 s/step (CAL), ~0.4 s/step (BM, 64 images)
+        "schedule": ScheduleConfig(epochs=15, milestones=CPU_MILESTONES, cc_start=CPU_CC_START),
+        "runtime": RuntimeConfig(amp="bf16", channels_last=True, threads=2),
+    },
+    "paper": {
+        "data": DataConfig(root="data/synthcc-large", image_size=(384, 192), p=8, k=4),
+        "model": MODEL_PRESETS["paper"],
+        "schedule": ScheduleConfig(epochs=60, eval_every=10),
+        "runtime": RuntimeConfig(device="cuda", eval_batch_size=128),
+    },
+}
+
+_BM_TERMS = ("id_cal", "id_bot", "triplet", "kl_branches", "adv")
+_CAL_TERMS = ("id_cal", "adv")
+_TAD_ON = {"tad.enabled": True}
+
+# FIRe² (docs/fire2-spec.md §5): the reference's P×K is 4 ids × 8 images; its 80-epoch schedule has milestones 20/40/60
+# and evaluates every 5 epochs. The cpu preset keeps its own LR fractions (CPU_MILESTONES, from-scratch backbone)
+# and starts stage 2 where CAL's clothes step starts (CPU_CC_START): with the reference's fractions a 15-epoch run
+# would drop the LR after 4 epochs and start FFM at epoch 5, at 3.5e-5 (a deliberate deviation, named here).
+FIRE2_MILESTONES = (20 / 80, 40 / 80, 60 / 80)
+FIRE2_PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": {"data.p": 4, "data.k": 8},
+    "cpu": {"data.p": 4, "data.k": 8, "fire2.fg_start": CPU_CC_START},
+    "paper": {"data.p": 4, "data.k": 8, "schedule.epochs": 80, "schedule.milestones": FIRE2_MILESTONES,
+              "schedule.eval_every": 5},
+}
+_FIRE2 = {"model.variant": "fire2", "terms": (), "data.cloth_aug": False}
+
+# variant → (deltas as dotted keys). Model variant names are rlqlib.methods.model_config.MODEL_VARIANTS keys.
+VARIANTS: dict[str, dict[str, Any]] = {
+    # Table 5: vanilla CAL and its fragility to cloth augmentation / triplet loss (triplet on f_CAL here).
+    "cal": {"model.variant": "cal", "data.cloth_aug": False, "terms": _CAL_TERMS},
+    "cal+cloth-aug": {"model.variant": "cal", "data.cloth_aug": True, "terms": _CAL_TERMS},
+    "cal+triplet": {"model.variant": "cal", "data.cloth_aug": False, "terms": _CAL_TERMS + ("triplet",)},
+    "cal+cloth-aug+triplet": {"model.variant": "cal", "data.cloth_aug": True, "terms": _CAL_TERMS + ("triplet",)},
+    # Tables 2, 8: Base Model (two branches, cloth aug, triplet on f_BOT, KL between the id heads) and CAP.
+    "bm": {"model.variant": "bm", "terms": _BM_TERMS},
+    "bm+g": {"model.variant": "bm+g", "terms": _BM_TERMS + ("gender",)},
+    "bm+p": {"model.variant": "bm+p", "terms": _BM_TERMS + ("pose", "cos")},
+    "cap": {"model.variant": "rlq", "terms": _BM_TERMS + ("pose", "gender", "cos")},
+    # Table 8, right half: each with TAD.
+    "tad": {"model.variant": "bm", "terms": _BM_TERMS, **_TAD_ON},
+    "bm+g+tad": {"model.variant": "bm+g", "terms": _BM_TERMS + ("gender",), **_TAD_ON},
+    "bm+p+tad": {"model.variant": "bm+p", "terms": _BM_TERMS + ("pose", "cos"), **_TAD_ON},
+    "rlq": {"model.variant": "rlq", "terms": _BM_TERMS + ("pose", "gender", "cos"), **_TAD_ON},
+    # Table 9: TAD variants.
+    "bm+lq-aug": {"model.variant": "bm", "terms": _BM_TERMS, "data.lq_aug": 0.5},
+    "ss-mse": {"model.variant": "bm", "terms": _BM_TERMS, **_TAD_ON, "tad.teacher": False,
+               "tad.self_mse": True},
+    "ss-mse+tad": {"model.variant": "bm", "terms": _BM_TERMS, **_TAD_ON, "tad.self_mse": True},
+    "target-ss-mse": {"model.variant": "bm", "terms": _BM_TERMS, **_TAD_ON, "tad.source": "target",
+                      "tad.teacher": False, "tad.self_mse": True},
+    # Sanity baseline: identity cross-entropy only (no clothes head, no adversarial loss, no cloth aug).
+    "id-only": {"model.variant": "cal", "data.cloth_aug": False, "terms": ("id_cal",)},
+    # TAD teacher: a Base Model trained on the external HQ set (docs/spec.md §3.8: no colour aug, no CAP).
+    "teacher": {"model.variant": "bm", "terms": _BM_TERMS, "data.train_set": "external",
+                "data.cloth_aug": False},
+    # FIRe² and its two ablations (stage 2 always has the triplet loss; FFM clustering runs for either module).
+    "fire2": {**_FIRE2, "fire2.attr_loss": True, "fire2.far": True},
+    "fire2-ffm-only": {**_FIRE2, "fire2.attr_loss": True, "fire2.far": False},
+    "fire2-far-only": {**_FIRE2, "fire2.attr_loss": False, "fire2.far": True},
+}
+
+
+def make(preset: str, variant: str, **overrides: Any) -> ExperimentConfig:
+    """The config of ``variant`` under ``preset``, with overrides applied last.
+
+    Args:
+        preset: a key of :data:`PRESETS`.
+        variant: a key of :data:`VARIANTS`.
+        **overrides: dotted keys (``**{"schedule.epochs": 4}``), ``weights.<term>``, ``terms`` or an alias
+            of :data:`rlqlib.engine.overrides.ALIASES` (``seed=1``, ``root=...``, ``device=...``).
+    """
+    if preset not in PRESETS:
+        raise KeyError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+    if variant not in VARIANTS:
+        raise KeyError(f"unknown variant {variant!r}; choose from {sorted(VARIANTS)}")
+    parts: dict[str, Any] = {s: cls() for s, cls in SECTIONS.items()}
+    parts["losses"] = LOSS_PRESETS["reference"]
+    parts.update(PRESETS[preset])
+    parts["weights"] = {k: 1.0 for k in ALL_WEIGHT_KEYS}
+    parts["terms"] = _BM_TERMS
+    method = FIRE2_PRESETS[preset] if VARIANTS[variant].get("model.variant") == "fire2" else {}
+    for key, value in {**method, **VARIANTS[variant], **overrides}.items():
+        apply(parts, key, value)
+    return ExperimentConfig(variant=variant, preset=preset, **parts)
