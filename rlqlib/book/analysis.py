@@ -89,7 +89,7 @@ def external_sample(cfg: ExperimentConfig, n: int, seed: int = 0, which: str = "
     """
     from rlqlib.data import training as TD
 
-    ds = TD.external_dataset(cfg, which)
+    ds = TD.external_dataset(cfg.data, which, cfg.tad.external_root)
     rows = pd.DataFrame([{"path": x.path, "pid": x.pid} for sp in splits for x in ds.splits[sp]])
     if rows.empty:
         raise ValueError(f"the external set {which!r} of {cfg.data.root} has no {'/'.join(splits)} images")
@@ -220,7 +220,7 @@ def top1_matches(q_feats: Tensor, g_feats: Tensor, q: pd.DataFrame, g: pd.DataFr
                  chunk: int = 1024) -> Top1:
     """Rank-1 match of every query as the evaluation ranks it: :func:`rlqlib.book.matches.rank_matches` (k = 1, no AP)
     on −(q·g) in float32, one chunk of queries at a time (ties to the lower gallery index, junk items of the
-    protocol removed: spec §8, :data:`rlqlib.engine.evaluate.JUNK_RULES`).
+    protocol removed: docs/spec.md §8, :data:`rlqlib.engine.evaluate.JUNK_RULES`).
 
     Args:
         q_feats, g_feats: (Q, D) and (G, D) features (L2-normalised).

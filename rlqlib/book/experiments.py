@@ -9,6 +9,7 @@ and features shared between figures are extracted once per run::
     long = results(runs)                  # one row per (method, seed, protocol): top1, top5, mAP in %
     table = mean_std(long)                # "46.4 ± 1.2" per method and protocol/metric
     q = features(runs["RLQ"][0], s, "query")  # (N, D) L2-normalised, cached in the run folder
+    cached(s, "rlq", [0, 1, 2])           # the same runs if all are finished in the cache, else None (no training)
 
 Numbers are percentages everywhere in this module (the run's ``metrics.json`` stores fractions).
 """
@@ -28,10 +29,12 @@ import pandas as pd
 import torch
 
 from rlqlib.engine import config as C
+from rlqlib.engine import presets as Pr
 from rlqlib.data import datasets as Dt
-from rlqlib.engine import evaluate as E
-from rlqlib.data import loader as Ld
+from rlqlib.engine.features import run_features
+from rlqlib.data.images import load_images
 from rlqlib.engine import runs as R
+from rlqlib.engine import teacher as Tc
 
 METRICS = ("top1", "top5", "mAP")
 
@@ -41,7 +44,7 @@ class Setting:
     """Where and at what scale a notebook's runs happen (its ``parameters`` cell, minus the seeds).
 
     Attributes:
-        preset: ``smoke`` | ``cpu`` | ``paper`` (:data:`rlqlib.engine.config.PRESETS`).
+        preset: ``smoke`` | ``cpu`` | ``paper`` (:data:`rlqlib.engine.presets.PRESETS`).
         dataset: target dataset key (``synthcc``, ``ltcc``, ``prcc``, ``last``, ``deepchange``, ``celebreid``).
         root: its folder.
         device: ``cpu`` | ``cuda`` (None = the preset's).
@@ -87,14 +90,14 @@ def data_options(root: str | Path) -> dict[str, Any]:
 
 def config(s: Setting, variant: str, seed: int = 0, **overrides: Any) -> C.ExperimentConfig:
     """The config of ``variant`` under the setting: the preset and variant, then the dataset's stored options
-    (:func:`data_options`), then ``overrides`` (dotted keys as in :func:`rlqlib.engine.config.make`)."""
+    (:func:`data_options`), then ``overrides`` (dotted keys as in :func:`rlqlib.engine.presets.make`)."""
     extra: dict[str, Any] = {"dataset": s.dataset, "root": s.root, "seed": int(seed), **data_options(s.root)}
     if s.device:
         extra["device"] = s.device
     if s.threads:
         extra["threads"] = s.threads
     try:
-        return C.make(s.preset, variant, **{**extra, **overrides})
+        return Pr.make(s.preset, variant, **{**extra, **overrides})
     except KeyError as err:
         raise KeyError(f"{err.args[0]} (check {Path(s.root) / OPTIONS_FILE} if the key comes from there)") from None
 
@@ -102,6 +105,51 @@ def config(s: Setting, variant: str, seed: int = 0, **overrides: Any) -> C.Exper
 def train(s: Setting, variant: str, seeds: Sequence[int] = (0,), **overrides: Any) -> list[R.Run]:
     """Train (or load from the cache) ``variant`` once per seed; the runs in seed order."""
     return [R.run_or_load(config(s, variant, seed, **overrides), s.runs_dir) for seed in seeds]
+
+
+def _finished(cfg: C.ExperimentConfig, runs_dir: str | Path) -> R.Run | None:
+    """The finished run of a resolved config in the cache, or None (nothing is trained)."""
+    d = R.run_dir_for(cfg, runs_dir)
+    return R.load_run(d) if (d / "metrics.json").is_file() else None
+
+
+def cached(s: Setting, variant: str, seeds: Sequence[int] = (0,), **overrides: Any) -> list[R.Run] | None:
+    """The runs :func:`train` would return, if all of them (and their TAD teachers) are finished in the cache;
+    None otherwise. Trains nothing and writes nothing (not even the cache's ledger)."""
+    out = []
+    for seed in seeds:
+        cfg = config(s, variant, seed, **overrides)
+        teacher_hash = None
+        if Tc.needs_teacher(cfg):
+            teacher = _finished(Tc.resolve(Tc.teacher_config(cfg)), s.runs_dir)
+            if teacher is None:
+                return None
+            teacher_hash = teacher.hash
+        run = _finished(Tc.resolve(cfg, teacher_hash), s.runs_dir)
+        if run is None:
+            return None
+        out.append(run)
+    return out
+
+
+def teachers(runs: Mapping[str, Sequence[R.Run]]) -> list[R.Run]:
+    """The TAD teacher runs that ``runs`` distilled from, each once, in seed order (loaded from the students' run
+    cache, :func:`rlqlib.engine.runs.run_dir_for`).
+
+    Raises:
+        FileNotFoundError: a teacher is not in the cache (or not the one the student recorded).
+    """
+    found: dict[str, R.Run] = {}
+    for rs in runs.values():
+        for run in rs:
+            want = run.config.tad.teacher_hash
+            if not want or want in found:
+                continue
+            teacher = _finished(Tc.resolve(Tc.teacher_config(run.config)), run.dir.parent)
+            if teacher is None or teacher.hash != want:
+                raise FileNotFoundError(f"{run.dir}: its teacher run {want[:12]} is not in {run.dir.parent}")
+            found[want] = teacher
+    return sorted(found.values(), key=lambda r: (r.config.runtime.seed, r.hash))
 
 
 # ------------------------------------------------------------------------------------------ tables
@@ -179,10 +227,16 @@ def dataset(name: str, root: str) -> Dt.ReIDDataset:
     return Dt.load_dataset(name, Path(root))
 
 
+def external_stats(root: str | Path, which: str = "external") -> dict:
+    """Table-1 statistics (:func:`rlqlib.data.datasets.dataset_stats`) of a SynthCC folder's external HQ set
+    (``external``: Celeb-like, ``external_ntu``: NTU-like)."""
+    return Dt.dataset_stats(Dt.load_synthcc_external(root, which))
+
+
 @functools.lru_cache(maxsize=8)
 def _images(name: str, root: str, split: str, size: tuple[int, int]) -> torch.Tensor:
     ds = dataset(name, root)
-    return Ld.load_images([x.path for x in ds.splits[split]], size)
+    return load_images([x.path for x in ds.splits[split]], size)
 
 
 def split_images(s: Setting, split: str, size: tuple[int, int]) -> torch.Tensor:
@@ -195,7 +249,7 @@ def _device(s: Setting, run: R.Run) -> torch.device:
 
 
 def embed(run: R.Run, images: torch.Tensor, s: Setting, tag: str | None = None) -> torch.Tensor:
-    """Inference features (spec §1.5: flip TTA, L2 norm) of ``images`` under ``run``'s model, on CPU.
+    """Inference features (docs/spec.md §1.5: flip TTA, L2 norm) of ``images`` under ``run``'s model, on CPU.
 
     Args:
         run: a finished run.
@@ -209,9 +263,7 @@ def embed(run: R.Run, images: torch.Tensor, s: Setting, tag: str | None = None) 
         return torch.load(path, weights_only=True)
     dev = _device(s, run)
     model = run.load_model(dev)
-    rt = run.config.runtime
-    feats = E.extract_features(model, images, rt.eval_batch_size, dev,
-                               amp=dev.type == "cuda" and rt.amp != "none", channels_last=rt.channels_last).cpu()
+    feats = run_features(model, images, run.config.runtime, dev).cpu()
     if path is not None:
         path.parent.mkdir(exist_ok=True)
         tmp = path.with_suffix(".tmp")
@@ -262,3 +314,21 @@ def describe_runs(runs: Mapping[str, Sequence[R.Run]]) -> pd.DataFrame:
             rows.append({"method": method, "seed": run.config.runtime.seed, "run": run.dir.name,
                          "trained_now": run.trained, "minutes": None if wall is None else round(wall / 60, 1)})
     return pd.DataFrame(rows, columns=["method", "seed", "run", "trained_now", "minutes"])
+
+
+def describe_teachers(runs: Mapping[str, Sequence[R.Run]]) -> pd.DataFrame:
+    """:func:`describe_runs` of the TAD teacher runs behind ``runs`` (:func:`teachers`), one row per seed, without
+    ``trained_now`` (a teacher is trained by its first student)."""
+    table = describe_runs({"TAD teacher": teachers(runs)}).drop(columns=["trained_now"])
+    return table.sort_values("seed", ignore_index=True)
+
+
+def describe_configs(s: Setting, variant: str, rows: Mapping[str, Mapping[str, Any]], seed: int = 0) -> pd.DataFrame:
+    """How each row's overrides change ``variant``'s config as :func:`config` builds (and validates) it: its
+    overrides, the clothes augmentation and the loss terms, one row per label."""
+    out = []
+    for label, overrides in rows.items():
+        cfg = config(s, variant, seed, **overrides)
+        out.append({"method": label, "variant": variant, "overrides": dict(overrides) or "(none)",
+                    "cloth aug": cfg.data.cloth_aug, "terms": ", ".join(cfg.terms)})
+    return pd.DataFrame(out).set_index("method")

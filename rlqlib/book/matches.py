@@ -60,7 +60,7 @@ class Ranking:
     ap: np.ndarray
 
 
-def _check_labels(df: pd.DataFrame, what: str, columns: tuple[str, ...] = REQUIRED) -> None:
+def check_labels(df: pd.DataFrame, what: str, columns: tuple[str, ...] = REQUIRED) -> None:
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise MatchExplorerError(f"{what} lacks columns {missing} (has {list(df.columns)}); build it with "
@@ -92,8 +92,8 @@ def _chunks(query_labels: pd.DataFrame, gallery_labels: pd.DataFrame, protocol: 
     """Per chunk of queries: its slice and the (C, G) masks same identity, junk, same clothes."""
     if protocol not in JUNK_RULES:
         raise MatchExplorerError(f"unknown protocol {protocol!r}; choose from {', '.join(JUNK_RULES)}")
-    _check_labels(query_labels, "query_labels", LABELS)
-    _check_labels(gallery_labels, "gallery_labels", LABELS)
+    check_labels(query_labels, "query_labels", LABELS)
+    check_labels(gallery_labels, "gallery_labels", LABELS)
     qp, qc, qcl = _label_arrays(query_labels)
     gp, gc, gcl = _label_arrays(gallery_labels)
     for start in range(0, len(qp), chunk):

@@ -30,12 +30,15 @@ import numpy as np
 import pandas as pd
 
 from rlqlib.engine import config as C
+from rlqlib.engine import hashing as H
+from rlqlib.engine import presets as Pr
+from rlqlib.engine import teacher as Tc
 from rlqlib.engine import runs as R
 from rlqlib.engine import train as T
 from rlqlib.book.experiments import data_options
 
 #: Config keys that come from the setting (or are derived), not from what a page asked for.
-SETTING_KEYS = ("data.root", "data.dataset", "runtime.seed", "runtime.device", "tad.teacher_hash", *C.NOT_HASHED)
+SETTING_KEYS = ("data.root", "data.dataset", "runtime.seed", "runtime.device", "tad.teacher_hash", *H.NOT_HASHED)
 STATES = ("done", "started", "to do")
 
 
@@ -79,16 +82,16 @@ def requests(source: str | Path) -> pd.DataFrame:
 def overrides(cfg: Mapping[str, Any]) -> dict[str, Any]:
     """What a run's config (:func:`rlqlib.engine.config.to_dict` form) sets beyond its preset and variant: dotted keys,
     without the setting's own (:data:`SETTING_KEYS`)."""
-    base = C.make(cfg["preset"], cfg["variant"], seed=cfg["runtime"]["seed"], root=cfg["data"]["root"],
-                  dataset=cfg["data"]["dataset"])
+    base = Pr.make(cfg["preset"], cfg["variant"], seed=cfg["runtime"]["seed"], root=cfg["data"]["root"],
+                   dataset=cfg["data"]["dataset"])
     default = _flat(C.to_dict(base))
     return {k: v for k, v in _flat(cfg).items() if k not in SETTING_KEYS and default.get(k) != v}
 
 
 def target_dir(cfg: C.ExperimentConfig, runs_dir: str | Path) -> Path:
     """The run folder ``cfg`` trains into, with its teacher's hash resolved without training anything."""
-    teacher_hash = C.run_hash(C.resolve(C.teacher_config(cfg))) if C.needs_teacher(cfg) else None
-    return R.run_dir_for(C.resolve(cfg, teacher_hash), runs_dir)
+    teacher_hash = H.run_hash(Tc.resolve(Tc.teacher_config(cfg))) if Tc.needs_teacher(cfg) else None
+    return R.run_dir_for(Tc.resolve(cfg, teacher_hash), runs_dir)
 
 
 def cost_class(cfg: Mapping[str, Any]) -> str:
@@ -128,7 +131,7 @@ def plan(source: str | Path, preset: str, dataset: str, root: str, runs_dir: str
         cfg, extra = req.config, overrides(req.config)
         setting = {"seed": cfg["runtime"]["seed"], "dataset": dataset, "root": root,
                    **({"device": device} if device else {}), **options}  # as rlqlib.book.experiments.config builds it
-        target = C.make(preset, cfg["variant"], **setting, **extra)
+        target = Pr.make(preset, cfg["variant"], **setting, **extra)
         folder = target_dir(target, runs_dir)
         minutes = per_variant.get(cfg["variant"], per_class.get(cost_class(C.to_dict(target)), float("nan")))
         epochs = target.schedule.epochs

@@ -11,7 +11,9 @@ import pandas as pd
 from PIL import Image
 
 if TYPE_CHECKING:
-    from rlqlib.data.pose import PoseClusters
+    from collections.abc import Mapping, Sequence
+
+    from rlqlib.data.pose.clusters import PoseClusters
 
 
 def synth_preview(
@@ -220,18 +222,20 @@ def crosstab_heatmap(table: pd.DataFrame, title: str = "", fmt: str = "{:.0f}", 
 
 
 def pose_cluster_grid(result: PoseClusters, images: dict[str, str | Path], n_samples: int = 4,
-                      seed: int = 0) -> plt.Figure:
+                      seed: int = 0, classes: Sequence[int] | None = None) -> plt.Figure:
     """Fig. 5, one column per pose cluster: its medoid skeleton on the 192×384 canvas, then member images.
 
     Args:
-        result: a :class:`rlqlib.data.pose.PoseClusters`.
+        result: a :class:`rlqlib.data.pose.clusters.PoseClusters`.
         images: image file name → path.
         n_samples: member images per cluster (random with ``seed``).
+        classes: which clusters (columns) to show; all 1…k by default.
     """
-    from rlqlib.data import pose as P
+    from rlqlib.data.pose.clusters import cluster_medoids
+    from rlqlib.data.pose.vectors import BODY_LINES, CANVAS
 
-    medoids = P.cluster_medoids(result.encoded, result.labels)
-    classes = sorted(medoids)
+    medoids = cluster_medoids(result.encoded, result.labels)
+    classes = sorted(medoids) if classes is None else list(classes)
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(n_samples + 1, len(classes), figsize=(0.8 * len(classes), 1.6 * (n_samples + 1)),
                              squeeze=False)
@@ -240,10 +244,10 @@ def pose_cluster_grid(result: PoseClusters, images: dict[str, str | Path], n_sam
             ax.axis("off")
         xy = result.coords[medoids[c]]  # (17, 2) canvas coordinates
         ax = axes[0, col]
-        for j, (a, b) in enumerate(P.BODY_LINES):
+        for j, (a, b) in enumerate(BODY_LINES):
             ax.plot(xy[[a, b], 0], xy[[a, b], 1], color=plt.cm.tab20(j), lw=1.5)
-        ax.set_xlim(0, P.CANVAS[0])
-        ax.set_ylim(P.CANVAS[1], 0)
+        ax.set_xlim(0, CANVAS[0])
+        ax.set_ylim(CANVAS[1], 0)
         ax.set_aspect("equal")
         members = np.flatnonzero(result.labels == c)
         ax.set_title(f"{c}\n({len(members)})", fontsize=7)
@@ -252,4 +256,63 @@ def pose_cluster_grid(result: PoseClusters, images: dict[str, str | Path], n_sam
             with Image.open(images[result.names[i]]) as im:
                 ax.imshow(im.convert("RGB"))
     fig.tight_layout(pad=0.3)
+    return fig
+
+
+PAPER_MARKS = {"LTCC": ("D", "tab:blue"), "PRCC": ("^", "tab:orange")}  # marker and colour of a paper dataset
+
+
+def delta_bars(claims: pd.DataFrame, ours_label: str, metric: str = "R-1",
+               xlabel: str = "Δ R-1 (points), method − baseline") -> plt.Figure:
+    """Horizontal bars of our difference beside the paper's, one pair per comparison of ``metric`` (an ablation
+    page's claims table: columns ``comparison, metric, ours Δ, paper Δ``, :func:`rlqlib.book.checks.ablation`)."""
+    rows = claims[claims["metric"] == metric]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
+    y = np.arange(len(rows))
+    ax.barh(y - 0.2, rows["ours Δ"].to_numpy(dtype=float), 0.4, label=ours_label, color="tab:blue")
+    ax.barh(y + 0.2, rows["paper Δ"].to_numpy(dtype=float), 0.4, label="paper", color="tab:gray")
+    ax.set_yticks(y, list(rows["comparison"]))
+    ax.invert_yaxis()
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_xlabel(xlabel)
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _seed_bars(ax: plt.Axes, values: pd.DataFrame, dx: float, width: float, color: str, label: str | None,
+               dots: str | None, jitter: float, size: float) -> None:
+    """Bars of the mean of each column of ``values`` (seeds × groups), the seeds as dots on them."""
+    x = np.arange(values.shape[1])
+    spread = np.linspace(-jitter, jitter, len(values)) if len(values) > 1 else np.zeros(1)
+    ax.bar(x + dx, np.nanmean(values.to_numpy(dtype=float), 0), width=width, color=color, edgecolor="0.3", label=label)
+    ax.scatter((x[None, :] + dx + spread[:, None]).ravel(), values.to_numpy(dtype=float).ravel(), s=size, color="k",
+               zorder=3, label=dots)
+
+
+def seed_panels(bars: Mapping[str, pd.DataFrame], diff: pd.DataFrame, paper: Mapping[str, Sequence[float]],
+                ylabel: str, title: str, diff_ylabel: str, diff_title: str,
+                width_ratios: Sequence[float] | None = None) -> plt.Figure:
+    """Two panels over seeds (Tables 2 and 8). Left: bars of each group's mean, seeds as dots, one series per entry
+    of ``bars`` (label → seeds × groups; the groups are the x ticks). Right: a difference per group (seeds × groups),
+    mean and seeds, beside the paper's differences (dataset → one value per group)."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4), gridspec_kw={"width_ratios": width_ratios or [1, 1]})
+    k = len(bars)
+    shades = ["0.85"] if k == 1 else list(np.linspace(0.85, 0.55, k).astype(str))
+    for i, (label, values) in enumerate(bars.items()):
+        dx = (i - (k - 1) / 2) * 0.4
+        _seed_bars(ax1, values, dx, 0.8 if k == 1 else 0.38, shades[i], label if k > 1 else None,
+                   "seed" if k == 1 else None, 0.12 if k == 1 else 0.08, 18 if k == 1 else 14)
+    columns = next(iter(bars.values())).columns
+    ax1.set(xticks=np.arange(len(columns)), xticklabels=list(columns), ylabel=ylabel, title=title)
+    ax1.legend(loc="upper left", fontsize=8)
+    _seed_bars(ax2, diff, 0.0, 0.8, "0.85", None, "ours, per seed", 0.12 if k == 1 else 0.08, 18)
+    x = np.arange(diff.shape[1])
+    for ds, values in paper.items():
+        marker, colour = PAPER_MARKS.get(ds, ("o", "tab:green"))
+        ax2.scatter(x + 0.3, list(values), marker=marker, color=colour, s=40, zorder=3, label=f"paper, {ds}")
+    ax2.axhline(0, color="0.3", lw=0.8)
+    ax2.set(xticks=x, xticklabels=list(diff.columns), ylabel=diff_ylabel, title=diff_title)
+    ax2.legend(loc="best", fontsize=8)
+    fig.tight_layout()
     return fig

@@ -7,7 +7,8 @@ the book's comparisons is only how the noise is estimated:
 
 * :func:`over_seeds` — methods trained with several seeds: twice the standard error of the seed-paired mean
   difference, never below :data:`MIN_NOISE`; one seed: twice the seed-to-seed spread of a difference *measured* on
-  the Table 2 page at the same preset and dataset (:func:`save_seed_noise` / :func:`load_seed_noise`), or a fixed
+  Table 2's runs at the same preset and dataset (:func:`seed_noise`, from the run cache by
+  :func:`rlqlib.book.noise.table2_seed_noise`), or a fixed
   :data:`ONE_SEED_NOISE` where none was measured (Tables 2–10, Fig. 7a/c).
 * :func:`one_run` — one run per method, where the test set's own sampling error is known (a per-query paired
   standard error, a bootstrap F1 error): the larger of twice it and :data:`ONE_SEED_NOISE` (Figs. 6–8, severity).
@@ -22,7 +23,6 @@ Each page also saves its claims (:func:`save_claims`: claim, ours, paper, seeds,
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,7 +48,7 @@ def over_seeds(delta: float, std: float, expected: float, n: int, seed_std: floa
     """Verdict on a mean difference over ``n`` seeds (:func:`rlqlib.book.experiments.paired_delta`).
 
     Noise = 2·std/√n, at least :data:`MIN_NOISE`. With one seed (or a NaN std) the difference's own spread is
-    unknown: noise = 2·``seed_std`` (the spread measured elsewhere, :func:`load_seed_noise`), at least
+    unknown: noise = 2·``seed_std`` (the spread measured elsewhere, :func:`seed_noise`), at least
     :data:`ONE_SEED_NOISE`; :data:`ONE_SEED_NOISE` when ``seed_std`` is NaN.
 
     Args:
@@ -187,35 +187,31 @@ def pooled_std(stds: Sequence[float]) -> float:
     return math.sqrt(sum(x * x for x in finite) / len(finite)) if finite else math.nan
 
 
-def save_seed_noise(stds: Sequence[float], seeds: int, dataset: str, preset: str,
-                    folder: str | Path = CLAIMS_DIR) -> float:
-    """Record the seed-to-seed std of a difference measured on :data:`SEED_NOISE_PAGE` (``stds``: the std over
-    ``seeds`` seeds of each of its seed-paired differences), for the one-seed pages of the same ``dataset`` and
-    ``preset`` (:func:`load_seed_noise`). With fewer than two seeds nothing is measured and NaN is recorded, so a
-    value from an earlier execution never outlives the runs it came from. Returns the pooled std."""
-    std = pooled_std(stds) if seeds >= 2 else math.nan
-    path = _record("seed_noise", dataset, preset, folder, ".json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"std": std if math.isfinite(std) else None, "seeds": int(seeds),
-              "differences": sum(math.isfinite(float(x)) for x in stds), "page": SEED_NOISE_PAGE}
-    path.write_text(json.dumps(record, indent=1) + "\n")
-    return std
+def seed_noise(stds: Sequence[float], seeds: int, missing: int = 0) -> dict:
+    """The seed noise of one-seed verdicts, measured on :data:`SEED_NOISE_PAGE`'s differences.
 
+    Args:
+        stds: the std over ``seeds`` seeds of each of that page's seed-paired differences (NaN: not measured).
+        seeds: how many seeds they are over; with fewer than two nothing is measured.
+        missing: how many of that page's runs were not in the run cache (then nothing is measured).
 
-def load_seed_noise(dataset: str, preset: str, folder: str | Path = CLAIMS_DIR) -> dict:
-    """The record :func:`save_seed_noise` wrote for ``dataset`` and ``preset``: ``std`` (points; NaN when not
-    measured or never recorded), ``seeds``, ``differences``, ``page``."""
-    path = _record("seed_noise", dataset, preset, folder, ".json")
-    record = json.loads(path.read_text()) if path.is_file() else {"seeds": 0, "differences": 0}
-    std = record.get("std")
-    return {"std": math.nan if std is None else float(std), "seeds": int(record.get("seeds", 0)),
-            "differences": int(record.get("differences", 0)), "page": record.get("page", SEED_NOISE_PAGE)}
+    Returns:
+        ``std`` (points, the :func:`pooled_std`; NaN when not measured), ``seeds``, ``differences`` (how many finite
+        stds), ``missing``, ``page``.
+    """
+    std = pooled_std(stds) if seeds >= 2 and not missing else math.nan
+    return {"std": std, "seeds": int(seeds), "differences": sum(math.isfinite(float(x)) for x in stds),
+            "missing": int(missing), "page": SEED_NOISE_PAGE}
 
 
 def one_seed_rule(noise: dict) -> str:
-    """One markdown sentence saying what noise a one-seed verdict is read against (``noise``:
-    :func:`load_seed_noise`), for the pages to glue beside their verdicts."""
+    """One markdown sentence saying what noise a one-seed verdict is read against (``noise``: :func:`seed_noise`),
+    for the pages to glue beside their verdicts."""
     std = noise["std"]
+    if not math.isfinite(std) and noise.get("missing"):
+        return (f"With one seed the noise is a fixed {ONE_SEED_NOISE:g} point: the seed-to-seed spread is measured on "
+                f"the `{noise['page']}` page's runs, and {noise['missing']} of them are not in the run cache at this "
+                "preset and dataset yet (run that page first), so one-seed verdicts are indicative only.")
     if not math.isfinite(std):
         return (f"With one seed the noise is a fixed {ONE_SEED_NOISE:g} point: no seed-to-seed spread was measured "
                 f"at this preset and dataset (the `{noise['page']}` page measures it when run with several seeds), "

@@ -5,8 +5,8 @@ initial selection) without a kernel. Only views that render without a kernel are
 and the match explorer updates a fixed set of widgets in place, so the saved state holds only what is shown.
 
 Match explorer (:func:`match_explorer`): two models' rankings of the same queries side by side; the computations
-behind it (rankings, per-query tables, filters, mistake shares) live in :mod:`rlqlib.book.matches` and are re-exported
-here; :func:`plot_matches` is the static (matplotlib) counterpart.
+behind it (rankings, per-query tables, filters, mistake shares) live in :mod:`rlqlib.book.matches`;
+:func:`plot_matches` is the static (matplotlib) counterpart.
 """
 
 from __future__ import annotations
@@ -26,29 +26,9 @@ import torch
 from IPython.display import display
 from PIL import Image
 
-from rlqlib.book.matches import (  # noqa: F401  (re-exported: notebooks use them as widgets.*)
-    REQUIRED,
-    ATTRIBUTES,
-    OUTCOMES,
-    CLOTHES_KINDS,
-    ANY,
-    BAD_COLOR,
-    GOOD_COLOR,
-    MARKS,
-    MatchExplorerError,
-    Ranking,
-    distances,
-    rank_matches,
-    clothes_kind,
-    query_table,
-    filter_queries,
-    example_queries,
-    mistake_table,
-    _check_labels,
-    _label_arrays,
-    _as_dist,
-    _chunks,
-)
+from rlqlib.book.matches import (ANY, BAD_COLOR, GOOD_COLOR, MARKS, MatchExplorerError, Ranking, check_labels,
+                                 example_queries, filter_queries, query_table, rank_matches)
+
 
 @functools.lru_cache(maxsize=1024)
 def thumbnail_uri(path: str, height: int = 96) -> str:
@@ -131,8 +111,8 @@ def match_explorer(query_labels: pd.DataFrame, gallery_labels: pd.DataFrame, dis
     protocol = protocol or protocols[-1]
     if protocol not in protocols:
         raise MatchExplorerError(f"protocol {protocol!r} is not among the offered protocols {list(protocols)}")
-    _check_labels(query_labels, "query_labels")  # the views need the image paths as well as the labels
-    _check_labels(gallery_labels, "gallery_labels")
+    check_labels(query_labels, "query_labels")  # the views need the image paths as well as the labels
+    check_labels(gallery_labels, "gallery_labels")
     ranks = {p: (rank_matches(dist_a, query_labels, gallery_labels, p, k),
                  rank_matches(dist_b, query_labels, gallery_labels, p, k)) for p in protocols}
     tables = {p: query_table(query_labels, gallery_labels, *ranks[p]) for p in protocols}
@@ -221,8 +201,8 @@ def plot_matches(query_labels: pd.DataFrame, gallery_labels: pd.DataFrame, a: Ra
 
     Borders are green for correct and red for wrong matches; titles give rank, distance and identity.
     """
-    _check_labels(query_labels, "query_labels")
-    _check_labels(gallery_labels, "gallery_labels")
+    check_labels(query_labels, "query_labels")
+    check_labels(gallery_labels, "gallery_labels")
     k = min(k or a.index.shape[1], a.index.shape[1], b.index.shape[1])
     ratios = [1.0] * (1 + k) + [0.35] + [1.0] * k  # query, A's top-k, a gap, B's top-k
     fig, axes = plt.subplots(len(queries), len(ratios), figsize=(0.9 * sum(ratios), 2.1 * len(queries)),

@@ -183,3 +183,41 @@ def test_fixed_degrade_is_reproducible_and_labels_name_parameters() -> None:
     assert A.severity_label("motion_blur", 0.0) == "k=8 px"
     assert A.severity_label("out_of_focus", 1.0) == "σ=2.00"
     assert A.image_tag(["a/b.png"], "lq", 0.5) == A.image_tag(["a/b.png"], "lq", 0.5) != A.image_tag(["c"], "lq", 0.5)
+
+
+# ------------------------------------------------------------------------------------------ figure pages
+
+
+def test_models_name_variants_as_the_book_does() -> None:
+    from rlqlib.book.figure_page import models
+
+    assert models("cal", "bm", "rlq", "fire2") == {"CAL": "cal", "BM": "bm", "RLQ": "rlq", "FIRe²": "fire2"}
+    assert list(models("bm", "tad", tad="BM+TAD").items()) == [("BM", "bm"), ("BM+TAD", "tad")]
+
+
+def test_cluster_size_shares_sort_the_clusters_and_keep_no_pose_apart(tmp_path) -> None:
+    from rlqlib.book.pose_clusters import OURS, cluster_size_shares
+
+    shares = cluster_size_shares(np.array([0, 1, 2, 2, 2, 3, 3, 1, 2, 0]), 3, tmp_path / "absent.csv")
+    assert list(shares.columns) == [OURS] and list(shares.index) == ["no pose", "#1", "#2", "#3"]
+    assert shares[OURS].tolist() == [20.0, 40.0, 20.0, 20.0]
+
+
+def test_artifact_panel_groups_queries_and_pairs_models() -> None:
+    from rlqlib.book.artifacts import artifact_panel
+    from rlqlib.book.figure_page import QueryMatches
+
+    art = ["none", "none", "pixelation", "pixelation", "motion_blur", "motion_blur", "out_of_focus", "out_of_focus"]
+    q = pd.DataFrame({"artifact": art})
+    valid = np.ones(8, bool)
+    hit = {"RLQ": [1, 1, 1, 1, 0, 1, 1, 1], "CAL": [1, 0, 1, 0, 0, 0, 1, 1], "BM": [1, 1, 1, 0, 0, 0, 1, 0]}
+    top1 = {n: A.Top1(np.zeros(8, int), np.array(h, bool), valid) for n, h in hit.items()}
+    b = artifact_panel(QueryMatches(q, q, top1, "cc"))
+    assert b.n_lq == 6 and b.accuracy["RLQ"].loc["motion_blur", "top1"] == 50.0
+    assert (b.worst["worst artifact"] == "motion_blur").all()
+    assert b.versus.loc[("RLQ − CAL", "all queries"), "Δ top-1 (points)"] == pytest.approx(100 * 3 / 8)
+    assert b.versus.loc[("RLQ − BM", "LQ queries"), "n"] == 6
+    glue = b.glue()
+    assert glue["fig7b_n_lq"] == 6 and {"fig7b_d_cal_all", "fig7b_v_bm_lq"} <= set(glue)
+    assert [r["claim"] for r in b.summary()][-2:] == ["RLQ beats CAL (CC top-1, all queries)",
+                                                     "RLQ beats BM (CC top-1, all queries)"]

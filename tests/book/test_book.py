@@ -228,17 +228,7 @@ def test_format_summary() -> None:
 
 
 @pytest.fixture(scope="session")
-def synth_smoke_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """SynthCC, smoke preset, generated once per test session."""
-    from rlqlib.synthcc.generate import PRESETS, generate
-
-    root = tmp_path_factory.mktemp("synthcc") / "synthcc-smoke"
-    generate(PRESETS["smoke"], root, seed=0)
-    return root
-
-
-@pytest.fixture(scope="session")
-def built_book(tmp_path_factory: pytest.TempPathFactory, synth_smoke_root: Path) -> Path:
+def built_book(tmp_path_factory: pytest.TempPathFactory, synthcc_smoke: Path) -> Path:
     """A temporary copy of the book, its notebooks executed with the smoke preset and rendered with -W -n."""
     widgets = REPO / "_widgets"
     if not (widgets / "embed-amd.js").is_file():
@@ -250,7 +240,7 @@ def built_book(tmp_path_factory: pytest.TempPathFactory, synth_smoke_root: Path)
     shutil.copytree(REPO / "book", copy / "book", ignore=shutil.ignore_patterns("experiments"))
     (copy / "_widgets").symlink_to(widgets, target_is_directory=True)
     book.run_notebooks(
-        copy / "_toc.yml", {**SMOKE_PARAMETERS, "root": str(synth_smoke_root)},
+        copy / "_toc.yml", {**SMOKE_PARAMETERS, "root": str(synthcc_smoke)},
         out_dir=copy / "book" / "experiments", src_dir=copy / "notebooks", log_output=False, cwd=copy,
         cell_timeout=900,  # a stuck cell fails the test instead of blocking CI
     )

@@ -6,6 +6,7 @@ A fake run only needs what the table functions read: ``.metrics["eval"]``, ``.co
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -226,3 +227,47 @@ def test_dataset_options_file_applies_to_every_config(tmp_path):
 
 def test_describe_runs_has_its_columns_even_without_runs():
     assert list(X.describe_runs({"TAD teacher": []}).columns) == ["method", "seed", "run", "trained_now", "minutes"]
+
+
+# --------------------------------------------------------------------------------------------- the run cache, read only
+
+
+def _fake_finished(cfg, runs_dir: Path) -> str:
+    """Write a finished run folder for an already resolved config (what run_or_load would leave); its hash."""
+    from rlqlib.engine import config as C
+    from rlqlib.engine import hashing as H
+    from rlqlib.engine import runs as R
+
+    h = H.run_hash(cfg)
+    d = R.run_dir_for(cfg, runs_dir)
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"hash": h, "config": C.to_dict(cfg)}))
+    (d / "metrics.json").write_text(json.dumps({"eval": {"cc": {"top1": 0.5, "mAP": 0.25}}}))
+    return h
+
+
+def test_cached_finds_finished_runs_and_their_teachers_without_training(tmp_path):
+    from rlqlib.engine import teacher as Tc
+
+    s = X.Setting("smoke", "synthcc", str(tmp_path / "data"), "cpu", str(tmp_path / "runs"))
+    assert X.cached(s, "bm", [0]) is None and X.cached(s, "tad", [0]) is None  # nothing there
+    _fake_finished(Tc.resolve(X.config(s, "bm", 0)), Path(s.runs_dir))
+    assert [r.config.runtime.seed for r in X.cached(s, "bm", [0])] == [0]
+    assert X.cached(s, "bm", [0, 1]) is None  # seed 1 missing: not all there
+    student = X.config(s, "tad", 0)
+    teacher_hash = _fake_finished(Tc.resolve(Tc.teacher_config(student)), Path(s.runs_dir))
+    assert X.cached(s, "tad", [0]) is None  # the teacher is there, the student is not
+    _fake_finished(Tc.resolve(student, teacher_hash), Path(s.runs_dir))
+    (tad,) = X.cached(s, "tad", [0])
+    assert tad.config.tad.teacher_hash == teacher_hash
+    (teacher,) = X.teachers({"TAD": [tad], "BM": X.cached(s, "bm", [0])})
+    assert teacher.hash == teacher_hash and teacher.config.variant == "teacher"
+    assert list(X.describe_teachers({"TAD": [tad]})["method"]) == ["TAD teacher"]
+    assert not (Path(s.runs_dir) / "ledger.jsonl").exists()  # reading the cache records nothing
+
+
+def test_describe_configs_shows_what_the_overrides_change(tmp_path):
+    s = X.Setting("smoke", "synthcc", str(tmp_path), "cpu", str(tmp_path / "runs"))
+    table = X.describe_configs(s, "bm", {"no aug": {"data.cloth_aug": False}, "BM": {}})
+    assert list(table.index) == ["no aug", "BM"] and list(table["cloth aug"]) == [False, True]
+    assert table.loc["BM", "overrides"] == "(none)" and "triplet" in table.loc["BM", "terms"]

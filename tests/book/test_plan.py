@@ -9,20 +9,14 @@ from pathlib import Path
 import pytest
 
 from rlqlib.engine import config as C
+from rlqlib.engine import presets as Pr
+from rlqlib.engine import teacher as Tc
 from rlqlib.book import plan as P
 from rlqlib.engine import runs as R
-from rlqlib.synthcc.generate import PRESETS, generate
 
 
 @pytest.fixture(scope="module")
-def root(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("synthcc") / "smoke"
-    generate(PRESETS["smoke"], out, seed=0, workers=1, progress=False)
-    return out
-
-
-@pytest.fixture(scope="module")
-def source(root, tmp_path_factory) -> Path:
+def source(smoke_config, tmp_path_factory) -> Path:
     """A smoke run cache as two pages would leave it: page-a trains CAL and a TAD student (and its teacher),
     page-b loads CAL again and trains CAL with a higher learning rate."""
     runs = tmp_path_factory.mktemp("runs-smoke")
@@ -30,15 +24,15 @@ def source(root, tmp_path_factory) -> Path:
     for page, jobs in (("page-a", [("cal", {}), ("tad", {})]), ("page-b", [("cal", {}), ("cal", {"schedule.lr": 1e-3})])):
         mp.setenv(R.TAG_ENV, f"{page}:1:2")
         for variant, extra in jobs:
-            R.run_or_load(C.make("smoke", variant, root=str(root), epochs=1, **extra), runs)
+            R.run_or_load(smoke_config(variant, epochs=1, **extra), runs)
     mp.undo()
     return runs
 
 
-def test_overrides_are_what_a_page_set_beyond_preset_and_variant(root):
-    cfg = C.to_dict(C.make("smoke", "bm", root=str(root), seed=3, **{"data.cloth_aug": False, "terms": ["id_cal"]}))
+def test_overrides_are_what_a_page_set_beyond_preset_and_variant(smoke_config):
+    cfg = C.to_dict(smoke_config("bm", seed=3, **{"data.cloth_aug": False, "terms": ["id_cal"]}))
     assert P.overrides(json.loads(json.dumps(cfg))) == {"data.cloth_aug": False, "terms": ["id_cal"]}
-    assert P.overrides(C.to_dict(C.make("smoke", "bm", root="/elsewhere", seed=1, device="cuda"))) == {}
+    assert P.overrides(C.to_dict(Pr.make("smoke", "bm", root="/elsewhere", seed=1, device="cuda"))) == {}
 
 
 def test_requests_read_pages_from_the_ledger_tags(source):
@@ -48,27 +42,27 @@ def test_requests_read_pages_from_the_ledger_tags(source):
     assert len(req) == 5  # CAL once per page, the new-LR CAL on page-b
 
 
-def test_plan_replays_the_runs_at_the_target_preset(source, root, tmp_path):
+def test_plan_replays_the_runs_at_the_target_preset(source, smoke_config, synthcc_smoke, tmp_path):
     # target: the same preset (any preset works the same way), in an empty run cache
-    table = P.plan(source, "smoke", "synthcc", str(root), tmp_path)
+    table = P.plan(source, "smoke", "synthcc", str(synthcc_smoke), tmp_path)
     assert table["variant"].tolist() == ["cal", "teacher", "tad", "cal"]
     assert table["pages"].tolist() == ["page-a, page-b", "page-a", "page-a", "page-b"]
     assert json.loads(table["overrides"].iloc[3]) == {"schedule.epochs": 1, "schedule.lr": 1e-3}
     assert set(table["state"]) == {"to do"} and table["minutes"].isna().all()
     # the folders are exactly where run_or_load puts these configs (the student's teacher resolved)
-    tad = C.make("smoke", "tad", root=str(root), epochs=1)
-    teacher = R.run_or_load(C.teacher_config(tad), tmp_path)
+    tad = smoke_config("tad", epochs=1)
+    teacher = R.run_or_load(Tc.teacher_config(tad), tmp_path)
     assert table["run"].iloc[1] == teacher.dir.name
-    assert table["run"].iloc[2] == R.run_dir_for(C.resolve(tad, teacher.hash), tmp_path).name
+    assert table["run"].iloc[2] == R.run_dir_for(Tc.resolve(tad, teacher.hash), tmp_path).name
     # now the teacher is done: its own estimate, and the cost class's for the untrained one-branch runs
-    again = P.plan(source, "smoke", "synthcc", str(root), tmp_path)
+    again = P.plan(source, "smoke", "synthcc", str(synthcc_smoke), tmp_path)
     assert again["state"].tolist() == ["to do", "done", "to do", "to do"]
     assert again["minutes"].iloc[1] > 0 and math.isnan(again["minutes"].iloc[0])
     n = teacher.config.schedule.epochs  # the teacher's own schedule
     assert again["epochs"].tolist() == ["0/1", f"{n}/{n}", "0/1", "0/1"]
     (tmp_path / table["run"].iloc[0]).mkdir()
     (tmp_path / table["run"].iloc[0] / "checkpoint.pt").write_bytes(b"")
-    assert P.plan(source, "smoke", "synthcc", str(root), tmp_path)["state"].iloc[0] == "started"
+    assert P.plan(source, "smoke", "synthcc", str(synthcc_smoke), tmp_path)["state"].iloc[0] == "started"
     assert P.summary(again) == {"done": 1, "started": 0, "to do": 3, "runs": 4, "minutes_left": 0.0,
                                 "unestimated": 3}
 
@@ -78,10 +72,10 @@ def test_plan_needs_an_executed_book(tmp_path):
         P.requests(tmp_path)
 
 
-def test_book_plan_command(source, root, tmp_path, capsys):
+def test_book_plan_command(source, synthcc_smoke, tmp_path, capsys):
     from rlqlib.book import runner as book
 
-    assert book.main(["plan", "--from", str(source), "--preset", "smoke", "--root", str(root),
+    assert book.main(["plan", "--from", str(source), "--preset", "smoke", "--root", str(synthcc_smoke),
                       "--runs-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert sum(line.lstrip().startswith("to do") for line in out.splitlines()) == 4 and "page-a, page-b" in out
@@ -89,16 +83,16 @@ def test_book_plan_command(source, root, tmp_path, capsys):
     assert book.main(["plan", "--from", str(tmp_path / "none")]) == 1
 
 
-def test_a_started_run_counts_only_its_epochs_left(root, tmp_path):
+def test_a_started_run_counts_only_its_epochs_left(smoke_config, synthcc_smoke, tmp_path):
     from rlqlib.engine import train as T
 
     source, target = tmp_path / "runs-smoke", tmp_path / "runs"
-    cfg = C.make("smoke", "cal", root=str(root), epochs=2)
+    cfg = smoke_config("cal", epochs=2)
     R.run_or_load(cfg, source)
-    R.run_or_load(C.make("smoke", "cal", root=str(root), epochs=2, seed=1), target)  # the variant's estimate
+    R.run_or_load(smoke_config("cal", epochs=2, seed=1), target)  # the variant's estimate
     whole = json.loads(next(target.glob("cal-*/provenance.json")).read_text())["wall_s"] / 60
     with pytest.raises(T.TrainingInterrupted):
-        T.fit(C.resolve(cfg), R.run_dir_for(C.resolve(cfg), target), stop_after_epoch=1)
-    row = P.plan(source, "smoke", "synthcc", str(root), target).iloc[0]
+        T.fit(Tc.resolve(cfg), R.run_dir_for(Tc.resolve(cfg), target), stop_after_epoch=1)
+    row = P.plan(source, "smoke", "synthcc", str(synthcc_smoke), target).iloc[0]
     assert (row["state"], row["epochs"]) == ("started", "1/2")
     assert row["minutes"] == pytest.approx(whole / 2)

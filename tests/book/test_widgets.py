@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from rlqlib.engine import evaluate as E
+from rlqlib.book import matches as M
 from rlqlib.book import widgets as W
 
 # --------------------------------------------------------------------------------------------- fixtures
@@ -71,7 +72,7 @@ def _loop_rank(dist, q, g, protocol, k):
 @pytest.mark.parametrize("ap", [True, False])
 def test_rank_matches_equals_a_loop(problem, protocol, k, ap):
     q, g, dist = problem
-    r = W.rank_matches(dist, q, g, protocol, k, chunk=4, ap=ap)
+    r = M.rank_matches(dist, q, g, protocol, k, chunk=4, ap=ap)
     for i, (kept, good, first, a) in enumerate(_loop_rank(dist, q, g, protocol, k)):
         n = len(kept)
         assert r.index[i, :n].tolist() == kept and (r.index[i, n:] == -1).all()
@@ -89,16 +90,16 @@ def test_rank_matches_equals_a_loop(problem, protocol, k, ap):
 def test_rank_matches_when_every_item_is_junk(ap):
     q = pd.DataFrame({"path": ["q"], "pid": [0], "camid": [0], "clothes_id": [0]})
     g = pd.DataFrame({"path": ["a", "b", "c"], "pid": [0, 0, 1], "camid": [0, 0, 1], "clothes_id": [0, 1, 0]})
-    r = W.rank_matches(np.array([[0.3, 0.1, 0.2]], np.float32), q, g, "general", k=3, ap=ap)
+    r = M.rank_matches(np.array([[0.3, 0.1, 0.2]], np.float32), q, g, "general", k=3, ap=ap)
     assert r.index.tolist() == [[2, -1, -1]] and r.correct.tolist() == [[False] * 3] and r.first_hit.tolist() == [-1]
-    r = W.rank_matches(np.array([[0.3, 0.1]], np.float32), q, g.iloc[:2], "general", k=1, ap=ap)
+    r = M.rank_matches(np.array([[0.3, 0.1]], np.float32), q, g.iloc[:2], "general", k=1, ap=ap)
     assert r.index.tolist() == [[-1]] and r.first_hit.tolist() == [-1] and np.isnan(r.dist[0, 0])
 
 
 @pytest.mark.parametrize("protocol", ["general", "cc"])
 def test_rank_matches_agrees_with_the_evaluation(problem, protocol):
     q, g, dist = problem
-    r = W.rank_matches(torch.from_numpy(dist), q, g, protocol, 5)
+    r = M.rank_matches(torch.from_numpy(dist), q, g, protocol, 5)
     ev = E.evaluate_distmat(dist, q.pid, g.pid, q.camid, g.camid, q.clothes_id, g.clothes_id, protocols=(protocol,))
     valid = r.first_hit >= 0
     assert ev[protocol]["num_valid_queries"] == valid.sum()
@@ -110,25 +111,25 @@ def test_rank_matches_agrees_with_the_evaluation(problem, protocol):
 def test_distances_rank_like_the_evaluation():
     gen = torch.Generator().manual_seed(0)
     qf, gf = torch.randn(4, 6, generator=gen), torch.randn(5, 6, generator=gen)
-    np.testing.assert_array_equal(W.distances(qf, gf), -(qf @ gf.T).numpy())
+    np.testing.assert_array_equal(M.distances(qf, gf), -(qf @ gf.T).numpy())
 
 
 def test_bad_inputs_are_named():
     q = pd.DataFrame({"path": ["a"], "pid": [0], "camid": [0], "clothes_id": [0]})
-    with pytest.raises(W.MatchExplorerError, match=r"\(1, 1\) matrix"):
-        W.rank_matches(np.zeros((2, 1)), q, q)
-    with pytest.raises(W.MatchExplorerError, match="NaN/inf"):
-        W.rank_matches(np.full((1, 1), np.nan), q, q)
-    with pytest.raises(W.MatchExplorerError, match=r"lacks columns \['clothes_id'\]"):
-        W.rank_matches(np.zeros((1, 1)), q.drop(columns="clothes_id"), q)
-    with pytest.raises(W.MatchExplorerError, match="unknown protocol 'xx'"):
-        W.rank_matches(np.zeros((1, 1)), q, q, "xx")
+    with pytest.raises(M.MatchExplorerError, match=r"\(1, 1\) matrix"):
+        M.rank_matches(np.zeros((2, 1)), q, q)
+    with pytest.raises(M.MatchExplorerError, match="NaN/inf"):
+        M.rank_matches(np.full((1, 1), np.nan), q, q)
+    with pytest.raises(M.MatchExplorerError, match=r"lacks columns \['clothes_id'\]"):
+        M.rank_matches(np.zeros((1, 1)), q.drop(columns="clothes_id"), q)
+    with pytest.raises(M.MatchExplorerError, match="unknown protocol 'xx'"):
+        M.rank_matches(np.zeros((1, 1)), q, q, "xx")
 
 
 def test_clothes_kind_equals_a_loop(problem):
     q, g, _ = problem
     for protocol in ("general", "cc"):
-        got = W.clothes_kind(q, g, protocol, chunk=2)
+        got = M.clothes_kind(q, g, protocol, chunk=2)
         for i in range(len(q)):
             good = [j for j in range(len(g)) if q.pid[i] == g.pid[j] and q.camid[i] != g.camid[j]
                     and not (protocol == "cc" and q.clothes_id[i] == g.clothes_id[j])]
@@ -154,21 +155,21 @@ def _hand_case():
 
 def test_query_table_filters_and_examples_by_hand():
     q, g, da, db = _hand_case()
-    a, b = W.rank_matches(da, q, g, "general", 3), W.rank_matches(db, q, g, "general", 3)
+    a, b = M.rank_matches(da, q, g, "general", 3), M.rank_matches(db, q, g, "general", 3)
     assert a.index.tolist() == [[0, 2, 1], [2, 1, 0]]  # q1's g3 is junk (same id, same camera)
-    t = W.query_table(q, g, a, b)
+    t = M.query_table(q, g, a, b)
     assert t["outcome"].tolist() == ["a_only", "b_only"]
     assert t["clothes"].tolist() == ["other", "same"]
     assert t["rank_a"].tolist() == [1.0, 2.0] and t["rank_b"].tolist() == [3.0, 1.0]
     assert t["ap_a"].tolist() == pytest.approx([100.0, 50.0]) and t["ap_b"].tolist() == pytest.approx([100 / 3, 100])
-    assert W.filter_queries(t).tolist() == [0, 1]
-    assert W.filter_queries(t, artifact="pixelation").tolist() == [1]
-    assert W.filter_queries(t, camera=0, outcome="a_only").tolist() == [0]
-    assert W.filter_queries(t, clothes="both").tolist() == []
-    with pytest.raises(W.MatchExplorerError, match="'artifact'"):
-        W.filter_queries(t.drop(columns="artifact"), artifact="none")
-    assert W.example_queries(t, 3) == [(0, "a_gain"), (1, "b_gain")]  # only two valid queries
-    assert W.example_queries(t, 1) == [(0, "a_gain")]
+    assert M.filter_queries(t).tolist() == [0, 1]
+    assert M.filter_queries(t, artifact="pixelation").tolist() == [1]
+    assert M.filter_queries(t, camera=0, outcome="a_only").tolist() == [0]
+    assert M.filter_queries(t, clothes="both").tolist() == []
+    with pytest.raises(M.MatchExplorerError, match="'artifact'"):
+        M.filter_queries(t.drop(columns="artifact"), artifact="none")
+    assert M.example_queries(t, 3) == [(0, "a_gain"), (1, "b_gain")]  # only two valid queries
+    assert M.example_queries(t, 1) == [(0, "a_gain")]
 
 
 def test_example_queries_prefer_top1_disagreement():
@@ -176,15 +177,15 @@ def test_example_queries_prefer_top1_disagreement():
                       "ap_a": [90.0, 40.0, 5.0, 10.0, np.nan, 60.0, 50.0],
                       "ap_b": [10.0, 35.0, 6.0, 70.0, np.nan, 20.0, 80.0]})
     # a_gain: a_only rows 1 (+5) and 5 (+40) -> 5, then 1; b_gain: b_only row 3; hardest: row 2 (5.5)
-    assert W.example_queries(t, 3) == [(5, "a_gain"), (3, "b_gain"), (2, "hardest")]
-    assert W.example_queries(t, 5) == [(5, "a_gain"), (3, "b_gain"), (2, "hardest"), (1, "a_gain"), (6, "b_gain")]
-    assert len(W.example_queries(t, 9)) == 6  # row 4 has no correct match
+    assert M.example_queries(t, 3) == [(5, "a_gain"), (3, "b_gain"), (2, "hardest")]
+    assert M.example_queries(t, 5) == [(5, "a_gain"), (3, "b_gain"), (2, "hardest"), (1, "a_gain"), (6, "b_gain")]
+    assert len(M.example_queries(t, 9)) == 6  # row 4 has no correct match
 
 
 def test_mistake_table_by_hand():
     q, g, da, db = _hand_case()
-    rk = {"A": W.rank_matches(da, q, g, "general", 3), "B": W.rank_matches(db, q, g, "general", 3)}
-    m = W.mistake_table(q, g, rk)
+    rk = {"A": M.rank_matches(da, q, g, "general", 3), "B": M.rank_matches(db, q, g, "general", 3)}
+    m = M.mistake_table(q, g, rk)
     # A's only mistake: q1 (female, walk, pixelation) -> g2 (male, walk, pixelation)
     assert m.loc["A", "mistakes"] == 1 and m.loc["A", "error"] == 50.0 and m.loc["A", "LQ mistakes"] == 1
     assert m.loc["B", "LQ mistakes"] == 0
@@ -196,7 +197,7 @@ def test_mistake_table_by_hand():
     assert m.loc["chance", "opposite gender"] == pytest.approx(100 * (2 / 3 + 2 / 2) / 2)
     assert m.loc["chance", "same pose family"] == pytest.approx(100 * (1 / 3 + 1 / 2) / 2)
     assert m.loc["chance", "same artifact"] == pytest.approx(100 * 1 / 2)  # only q1 is LQ
-    bare = W.mistake_table(q[["path", "pid", "camid", "clothes_id"]], g, rk)
+    bare = M.mistake_table(q[["path", "pid", "camid", "clothes_id"]], g, rk)
     assert list(bare.columns) == ["queries", "mistakes", "error"] and "chance" not in bare.index
 
 
@@ -223,7 +224,7 @@ def test_thumbnail_uri_scales_down_only(images, tmp_path):
         uri = W.thumbnail_uri(q["path"][0], height)
         assert uri.startswith("data:image/png;base64,")
         assert Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).size == want
-    with pytest.raises(W.MatchExplorerError, match="missing.png"):
+    with pytest.raises(M.MatchExplorerError, match="missing.png"):
         W.thumbnail_uri(str(tmp_path / "missing.png"))
 
 
@@ -243,27 +244,27 @@ def test_explorer_shows_the_informative_query_and_rewires(images):
                            protocol="general")
     filters, query, count, info, col_a, col_b = _parts(box)
     assert query.value == 0 and count.value == "2 of 2 queries"  # largest AP gain of A
-    assert _marks(col_a.value) == [W.GOOD_COLOR, W.BAD_COLOR, W.BAD_COLOR]  # g0, g2, g1
-    assert _marks(col_b.value) == [W.BAD_COLOR, W.BAD_COLOR, W.GOOD_COLOR]  # g1, g2, g0
+    assert _marks(col_a.value) == [M.GOOD_COLOR, M.BAD_COLOR, M.BAD_COLOR]  # g0, g2, g1
+    assert _marks(col_b.value) == [M.BAD_COLOR, M.BAD_COLOR, M.GOOD_COLOR]  # g1, g2, g0
     assert "RLQ: first correct at rank 1, AP 100.0%" in col_a.value and "male" in info.value
     query.value = 1
-    assert _marks(col_a.value) == [W.BAD_COLOR, W.GOOD_COLOR, W.BAD_COLOR]
+    assert _marks(col_a.value) == [M.BAD_COLOR, M.GOOD_COLOR, M.BAD_COLOR]
     filters["top-1"].value = "a_only"  # q1 does not pass: the selection moves to q0
     assert [v for _, v in query.options] == [0] and query.value == 0
-    filters["top-1"].value = W.ANY
+    filters["top-1"].value = M.ANY
     filters["artifact"].value = "pixelation"
     assert query.value == 1
     filters["protocol"].value = "cc"  # q1's only match g1 wears the same clothes: junk under cc, as is g3
     assert query.value == 1 and "RLQ: no correct match under cc" in col_a.value
-    assert _marks(col_a.value) == [W.BAD_COLOR, W.BAD_COLOR]  # g2, g0: only two items are not junk
+    assert _marks(col_a.value) == [M.BAD_COLOR, M.BAD_COLOR]  # g2, g0: only two items are not junk
     filters["correct matches wear"].value = "both"
     assert query.value is None and "no query passes" in info.value and count.value == "0 of 2 queries"
-    filters["correct matches wear"].value = W.ANY
+    filters["correct matches wear"].value = M.ANY
     assert query.value == 1
-    filters["artifact"].value = W.ANY  # q1 still passes: kept
+    filters["artifact"].value = M.ANY  # q1 still passes: kept
     assert query.value == 1 and [v for _, v in query.options] == [0, 1]
     query.value = 0  # under cc, q0's match g0 (other clothes) still counts
-    assert _marks(col_a.value) == [W.GOOD_COLOR, W.BAD_COLOR, W.BAD_COLOR]
+    assert _marks(col_a.value) == [M.GOOD_COLOR, M.BAD_COLOR, M.BAD_COLOR]
 
 
 def test_explorer_without_metadata_and_its_errors(images):
@@ -273,11 +274,11 @@ def test_explorer_without_metadata_and_its_errors(images):
     filters, query, _, info, col_a, _ = _parts(box)
     assert set(filters) == {"protocol", "camera", "correct matches wear", "top-1"}
     assert len(_marks(col_a.value)) == 2 and "LQ" not in info.value
-    with pytest.raises(W.MatchExplorerError, match="not among the offered"):
+    with pytest.raises(M.MatchExplorerError, match="not among the offered"):
         W.match_explorer(q, g, da, db, protocols=("general",), protocol="cc")
-    with pytest.raises(W.MatchExplorerError, match="out of range"):
+    with pytest.raises(M.MatchExplorerError, match="out of range"):
         W.match_explorer(q, g, da, db, query=5)
-    with pytest.raises(W.MatchExplorerError, match=r"dist must be a floating \(2, 4\)"):
+    with pytest.raises(M.MatchExplorerError, match=r"dist must be a floating \(2, 4\)"):
         W.match_explorer(q, g, da[:, :3], db)
 
 
@@ -297,12 +298,12 @@ def test_explorer_updates_its_widgets_in_place(images):
 
 def test_plot_matches_colours_borders(images):
     q, g, da, db = images
-    a, b = W.rank_matches(da, q, g, "general", 3), W.rank_matches(db, q, g, "general", 3)
+    a, b = M.rank_matches(da, q, g, "general", 3), M.rank_matches(db, q, g, "general", 3)
     fig = W.plot_matches(q, g, a, b, [0, 1], names=("RLQ", "CAL"), k=2)
     axes = np.array(fig.axes).reshape(2, 6)  # query, A #1, A #2, gap, B #1, B #2
     colour = matplotlib.colors.to_hex
-    assert colour(axes[0, 1].spines["top"].get_edgecolor()) == W.GOOD_COLOR  # A's #1 for q0: correct
-    assert colour(axes[0, 4].spines["top"].get_edgecolor()) == W.BAD_COLOR  # B's #1 for q0: wrong
+    assert colour(axes[0, 1].spines["top"].get_edgecolor()) == M.GOOD_COLOR  # A's #1 for q0: correct
+    assert colour(axes[0, 4].spines["top"].get_edgecolor()) == M.BAD_COLOR  # B's #1 for q0: wrong
     assert axes[0, 4].get_title().startswith("CAL #1") and not axes[0, 3].axison
     assert axes[1, 2].get_title().startswith("#2") and "id 1" in axes[1, 2].get_title()
     plt.close(fig)
