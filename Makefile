@@ -86,7 +86,7 @@ test: setup assets browser pose-env
 	$(PY) -m pytest -q
 
 # Optional: the MediaPipe pose estimator in its own environment (mediapipe 0.10.21 pins numpy<2), for users
-# without AlphaPose: `.venv-pose/bin/python -m rlqlib.data.pose_mediapipe --images DIR --out keypoints.json`.
+# without AlphaPose: `.venv-pose/bin/python -m rlqlib.data.pose.mediapipe --images DIR --out keypoints.json`.
 POSE_VENV := .venv-pose
 .PHONY: pose-env
 pose-env: $(POSE_VENV)/.stamp

@@ -25,13 +25,12 @@ SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference-anno
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    """smoke seed 0 in-process, seed 0 with two worker processes, seed 1 in-process."""
+def runs(tmp_path_factory, synthcc_smoke, synthcc_smoke_manifest):
+    """smoke seed 0 in-process (the session's SynthCC-smoke), seed 0 with two worker processes, seed 1 in-process."""
     root = tmp_path_factory.mktemp("synth")
-    a = synth.generate(SMOKE, root / "a", seed=0, workers=1)
     b = synth.generate(SMOKE, root / "b", seed=0, workers=2)
     c = synth.generate(SMOKE, root / "c", seed=1, workers=1)
-    return {"a": (root / "a", a), "b": (root / "b", b), "c": (root / "c", c)}
+    return {"a": (synthcc_smoke, synthcc_smoke_manifest), "b": (root / "b", b), "c": (root / "c", c)}
 
 
 @pytest.fixture(scope="module")

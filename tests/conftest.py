@@ -1,0 +1,45 @@
+"""Shared fixtures: SynthCC-smoke, generated once per test session, and smoke-preset configs on it.
+
+The generated folder is shared by every test that asks for it, so it is **read-only** for tests: a test that writes
+into its dataset folder must work on a copy (``shutil.copytree(synthcc_smoke, tmp_path / "smoke")``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def _synthcc_smoke_generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    from rlqlib.synthcc.generate import PRESETS, generate
+
+    root = tmp_path_factory.mktemp("synthcc") / "smoke"
+    manifest = generate(PRESETS["smoke"], root, seed=0, workers=1, progress=False)
+    return root, manifest
+
+
+@pytest.fixture(scope="session")
+def synthcc_smoke(_synthcc_smoke_generated) -> Path:
+    """SynthCC ``smoke`` preset, seed 0 (in-process render); read-only, shared by the whole session."""
+    return _synthcc_smoke_generated[0]
+
+
+@pytest.fixture(scope="session")
+def synthcc_smoke_manifest(_synthcc_smoke_generated) -> dict:
+    """The manifest :func:`rlqlib.synthcc.generate.generate` returned for :func:`synthcc_smoke`."""
+    return _synthcc_smoke_generated[1]
+
+
+@pytest.fixture(scope="session")
+def smoke_config(synthcc_smoke) -> Callable:
+    """Factory: ``smoke_config(variant, **overrides)`` is the ``smoke`` preset's (unresolved) experiment config of
+    ``variant`` on :func:`synthcc_smoke`; overrides as for :func:`rlqlib.engine.presets.make`."""
+    from rlqlib.engine.presets import make
+
+    def config(variant: str, **overrides):
+        return make("smoke", variant, root=str(synthcc_smoke), **overrides)
+
+    return config
