@@ -196,7 +196,7 @@ def test_models_name_variants_as_the_book_does() -> None:
 
 
 def test_cluster_size_shares_sort_the_clusters_and_keep_no_pose_apart(tmp_path) -> None:
-    from rlqlib.book.pose_clusters import OURS, cluster_size_shares
+    from rlqlib.book.pages.pose_clusters import OURS, cluster_size_shares
 
     shares = cluster_size_shares(np.array([0, 1, 2, 2, 2, 3, 3, 1, 2, 0]), 3, tmp_path / "absent.csv")
     assert list(shares.columns) == [OURS] and list(shares.index) == ["no pose", "#1", "#2", "#3"]
@@ -204,7 +204,7 @@ def test_cluster_size_shares_sort_the_clusters_and_keep_no_pose_apart(tmp_path) 
 
 
 def test_artifact_panel_groups_queries_and_pairs_models() -> None:
-    from rlqlib.book.artifacts import artifact_panel
+    from rlqlib.book.pages.artifacts import artifact_panel
     from rlqlib.book.figure_page import QueryMatches
 
     art = ["none", "none", "pixelation", "pixelation", "motion_blur", "motion_blur", "out_of_focus", "out_of_focus"]

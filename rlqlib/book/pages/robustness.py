@@ -1,4 +1,4 @@
-"""What the severity curves (:mod:`rlqlib.book.severity`) say about the claims: which artifact hurts each model most
+"""What the severity curves (:mod:`rlqlib.book.pages.severity`) say about the claims: which artifact hurts each model most
 (against Fig. 7b's "motion blur affects the performance most"), whether RLQ holds up better than the other models
 at the strongest setting, and how the clean accuracy compares with the reported numbers::
 
@@ -17,7 +17,7 @@ from rlqlib.book import experiments as X
 from rlqlib.book import reported
 from rlqlib.book.analysis import paired_difference
 from rlqlib.book.page import Page
-from rlqlib.book.severity import PROTOCOLS, SeveritySweep
+from rlqlib.book.pages.severity import PROTOCOLS, SeveritySweep
 from rlqlib.book.tables import ours_rows, reported_rows, stack
 from rlqlib.book.verdicts import claims, one_run
 from rlqlib.data.degrade import ARTIFACTS

@@ -5,7 +5,7 @@ against the unchanged gallery (features of every degraded query set cached per r
     sw.examples_figure(); sw.curves_figure(); sw.table()
 
 Severity ``s`` ∈ [0, 1] is :func:`rlqlib.data.degrade.degrade`'s (1 = the paper's extreme). What the curves say
-about the paper's claims is :mod:`rlqlib.book.robustness`.
+about the paper's claims is :mod:`rlqlib.book.pages.robustness`.
 """
 
 from __future__ import annotations
