@@ -43,3 +43,19 @@ def smoke_config(synthcc_smoke) -> Callable:
         return make("smoke", variant, root=str(synthcc_smoke), **overrides)
 
     return config
+
+
+# the smoke preset plus a tiny pretraining group (rlqlib.engine.pretrain); the other groups are SynthCC-smoke's
+SMOKE_PRETRAIN = {"pretrain_ids": 10, "pretrain_test_ids": 3, "pretrain_images_per_id": 6, "pretrain_scenes": 4}
+
+
+@pytest.fixture(scope="session")
+def synthcc_smoke_pretrain(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """SynthCC ``smoke`` seed 0 with a small ``pretrain/`` group (:data:`SMOKE_PRETRAIN`); read-only, shared."""
+    from dataclasses import replace
+
+    from rlqlib.synthcc.generate import PRESETS, generate
+
+    root = tmp_path_factory.mktemp("synthcc") / "smoke-pretrain"
+    generate(replace(PRESETS["smoke"], **SMOKE_PRETRAIN), root, seed=0, workers=1, progress=False)
+    return root

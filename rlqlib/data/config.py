@@ -13,7 +13,8 @@ class DataConfig:
         dataset: target dataset (a key of :data:`rlqlib.data.datasets.DATASETS`).
         root: its folder (SynthCC: the generator's output; also holds masks, annotations, external sets).
         train_set: ``target`` (the dataset's train split) or an external set (``external``/``external_ntu``,
-            Celeb-reID layout, one clothes class per image) — the teacher is trained on the external set.
+            Celeb-reID layout, one clothes class per image) — the teacher is trained on the external set — or
+            ``pretrain`` (SynthCC's pretraining population, the same layout; the shared trunk is trained on it).
         image_size: (H, W) of the model input.
         p, k: identities per batch and images per identity (per process).
         cloth_aug: add a recoloured replica of every sample (docs/spec.md §3.7); needs clothes masks.

@@ -318,12 +318,22 @@ def synthcc_metadata(root: str | Path) -> pd.DataFrame:
     return df
 
 
+SYNTHCC_EXTERNAL_SETS = ("external", "external_ntu", "pretrain")  # Celeb-reID-layout groups of a SynthCC folder
+
+
 def load_synthcc_external(root: str | Path, which: str = "external", verify: bool = False,
                           unique_camids: bool = False) -> ReIDDataset:
-    """An external set of a SynthCC folder (``external`` or ``external_ntu``), loaded as Celeb-reID."""
-    if which not in ("external", "external_ntu"):
-        raise DatasetError(f"unknown SynthCC external set {which!r}; use 'external' or 'external_ntu'")
-    return load_celebreid(Path(root).expanduser() / which, verify=verify, unique_camids=unique_camids)
+    """A Celeb-reID-layout set of a SynthCC folder, loaded as Celeb-reID: ``external`` or ``external_ntu``, or
+    ``pretrain`` (the large disjoint population a shared trunk is pretrained on; only in folders generated with
+    ``SynthConfig.pretrain_ids > 0``)."""
+    if which not in SYNTHCC_EXTERNAL_SETS:
+        raise DatasetError(f"unknown SynthCC external set {which!r}; use 'external' or 'external_ntu' (or 'pretrain', "
+                           "the pretraining group)")
+    folder = Path(root).expanduser() / which
+    if which == "pretrain" and not folder.is_dir():
+        raise DatasetError(f"SynthCC folder {root} has no pretraining group ({folder} is missing); generate it with "
+                           "a SynthConfig whose pretrain_ids > 0")
+    return load_celebreid(folder, verify=verify, unique_camids=unique_camids)
 
 
 # ------------------------------------------------------------------------------------------------ PRCC

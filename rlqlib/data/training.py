@@ -24,10 +24,13 @@ log = logging.getLogger(__name__)
 
 
 def external_dataset(data: DataConfig, which: str, external_root: str | None = None) -> Dt.ReIDDataset:
-    """The external HQ set ``which`` (``external``/``external_ntu``) of a SynthCC root, or ``external_root``
-    (the config's ``tad.external_root``, Celeb-reID layout) for a real target dataset."""
+    """The external HQ set ``which`` (``external``/``external_ntu``, or SynthCC's pretraining population
+    ``pretrain``) of a SynthCC root, or ``external_root`` (the config's ``tad.external_root``, Celeb-reID layout)
+    for a real target dataset."""
     if data.dataset == "synthcc":
         return Dt.load_synthcc_external(data.root, which=which)
+    if which == "pretrain":
+        raise ValueError(f"the pretraining set is a SynthCC group; a {data.dataset} run has none")
     if external_root is None:
         raise ValueError(f"the external HQ set of a {data.dataset} run needs tad.external_root (a Celeb-reID "
                          "folder); set it with --set tad.external_root=DIR")

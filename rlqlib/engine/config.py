@@ -29,7 +29,7 @@ SELF_MSE_KEYS = ("self_mse_cal", "self_mse_bot")  # SS_MSE (docs/spec.md §2 pai
 ALL_WEIGHT_KEYS = CAP_KEYS + TAD_KEYS + SELF_MSE_KEYS
 AMP_MODES = ("none", "bf16", "fp16")
 TAD_SOURCES = ("external", "external_ntu", "target")
-TRAIN_SETS = ("target", "external", "external_ntu")
+TRAIN_SETS = ("target", "external", "external_ntu", "pretrain")
 CLOTHES_LABELS = ("dataset", "outfit")
 
 
@@ -109,6 +109,12 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ValueError(f"weights missing for {missing_w}; give every term a weight (0 switches it off)")
     if d.train_set not in TRAIN_SETS:
         raise ValueError(f"data.train_set={d.train_set!r}; choose from {TRAIN_SETS}")
+    if d.train_set == "pretrain" and d.dataset != "synthcc":
+        raise ValueError(f"data.train_set='pretrain' is SynthCC's pretraining group; data.dataset={d.dataset!r}")
+    if cfg.model.init == "synthcc" and (d.dataset != "synthcc" or d.train_set == "pretrain"):
+        raise ValueError("model.init='synthcc' starts from the trunk pretrained on the SynthCC root's pretraining "
+                         f"group: it needs data.dataset='synthcc' (got {d.dataset!r}) and is not for the pretraining "
+                         "run itself (data.train_set='pretrain')")
     if d.p < 1 or d.k < 1 or min(d.image_size) < 16 or not 0.0 <= d.lq_aug <= 1.0:
         raise ValueError("data: p, k >= 1, image_size >= 16 px per side, lq_aug in [0, 1]")
     if d.clothes_labels not in CLOTHES_LABELS or (d.clothes_labels == "outfit" and d.dataset != "synthcc"):

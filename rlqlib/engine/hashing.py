@@ -10,7 +10,8 @@
 * **Keys added later** (:data:`ADDED_LATER`): a field or section added after runs existed is left out of the
   hash while it cannot matter to the run, so that every earlier run keeps its cache key. The ``fire2`` section
   is hashed only for FIRe² runs (``model.variant == "fire2"``), so adding it left every other run's hash
-  unchanged.
+  unchanged; ``model.init`` and ``model.init_hash`` only for runs that start from the pretrained trunk
+  (``model.init != "scratch"``; the pretraining run's key then enters the hash through ``init_hash``).
 * **Run-cache key** (:func:`run_hash`): adds the data fingerprint and the number of data-parallel processes
   (see :mod:`rlqlib.engine.runs`).
 """
@@ -31,6 +32,8 @@ NOT_HASHED = ("data.root", "runtime.progress", "runtime.threads", "runtime.eval_
 ADDED_LATER: dict[str, Callable[[ExperimentConfig], bool]] = {
     "data.clothes_labels": lambda cfg: cfg.data.clothes_labels == "dataset",
     "fire2": lambda cfg: cfg.model.variant != "fire2",
+    "model.init": lambda cfg: cfg.model.init == "scratch",
+    "model.init_hash": lambda cfg: cfg.model.init == "scratch",
 }
 
 
@@ -63,13 +66,18 @@ def config_hash(cfg: ExperimentConfig, extra: Mapping[str, Any] | None = None) -
 
 def data_fingerprint(cfg: ExperimentConfig) -> dict[str, Any]:
     """What identifies the training data without its location: SynthCC's manifest (format, preset, seed,
-    generator version, image size, counts); for other datasets the name and the resolved root path."""
+    generator version, image size, counts; and ``pretrain_counts`` for a run trained on the pretraining group
+    only, so that adding that group to a folder moves no other run); for other datasets the name and the resolved
+    root path."""
     root = Path(cfg.data.root).expanduser()
     manifest = root / "synthcc.json"
     if cfg.data.dataset == "synthcc" and manifest.is_file():
         m = json.loads(manifest.read_text())
         keep = ("format", "preset", "seed", "generator_version", "image_size", "counts")
-        return {"dataset": "synthcc", **{k: m.get(k) for k in keep}}
+        out = {"dataset": "synthcc", **{k: m.get(k) for k in keep}}
+        if cfg.data.train_set == "pretrain":
+            out["pretrain_counts"] = m.get("pretrain_counts")
+        return out
     out = {"dataset": cfg.data.dataset, "root": str(root.resolve())}
     if cfg.tad.external_root:
         out["external_root"] = str(Path(cfg.tad.external_root).expanduser().resolve())

@@ -19,8 +19,12 @@
   third of the run, before the identity classifier has fitted (measured on SynthCC-cpu, 20 epochs: identity
   loss 2.2 at the first drop and ~2.2 at the end; with the drop at 70 %: 1.5).
 * **Variants** (:data:`VARIANTS`): config deltas for every row of the paper's Tables 2–10 plus
-  ``id-only`` (identity CE only, the sanity baseline) and ``teacher`` (the TAD teacher: a Base
-  Model trained on the external HQ set, one clothes class per image).
+  ``id-only`` (identity CE only, the sanity baseline), ``teacher`` (the TAD teacher: a Base
+  Model trained on the external HQ set, one clothes class per image) and ``pretrain`` (the shared pretraining
+  run: the id-only recipe on SynthCC's pretraining group, :mod:`rlqlib.engine.pretrain`).
+* **Pretraining** (:data:`PRETRAIN_PRESETS`): the ``pretrain`` variant's per-preset settings (its own epochs),
+  applied under the preset and before the variant's deltas. A run with ``model.init = "synthcc"`` starts every
+  trunk copy from that run's trunk, as ``paper`` starts from ImageNet weights.
 * **FIRe²** (third method, ``fire2-spec``; :mod:`rlqlib.methods.fire2.model`): variants ``fire2``, ``fire2-ffm-only`` and
   ``fire2-far-only`` select ``model.variant = "fire2"`` and the :class:`FIRe2Config` section. Their per-preset
   settings (:data:`FIRE2_PRESETS`: P×K 4×8 everywhere; ``paper`` = the reference's 80 epochs, milestones
@@ -88,6 +92,14 @@ FIRE2_PRESETS: dict[str, dict[str, Any]] = {
 }
 _FIRE2 = {"model.variant": "fire2", "terms": (), "data.cloth_aug": False}
 
+# The shared pretraining run (variant "pretrain", rlqlib.engine.pretrain): its own length per preset; the sizes of
+# the pretraining group itself are the SynthCC folder's (SynthConfig.pretrain_*).
+PRETRAIN_PRESETS: dict[str, dict[str, Any]] = {
+    "smoke": {"schedule.epochs": 1},
+    "cpu": {"schedule.epochs": 15},
+    "paper": {"schedule.epochs": 60},
+}
+
 # variant → (deltas as dotted keys). Model variant names are rlqlib.methods.model_config.MODEL_VARIANTS keys.
 VARIANTS: dict[str, dict[str, Any]] = {
     # Table 5: vanilla CAL and its fragility to cloth augmentation / triplet loss (triplet on f_CAL here).
@@ -117,6 +129,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # TAD teacher: a Base Model trained on the external HQ set (docs/spec.md §3.8: no colour aug, no CAP).
     "teacher": {"model.variant": "bm", "terms": _BM_TERMS, "data.train_set": "external",
                 "data.cloth_aug": False},
+    # The shared pretraining run (model.init="synthcc" students start from its trunk): the id-only recipe on
+    # SynthCC's pretraining group (a fresh outfit per image, so clothes carry no identity).
+    "pretrain": {"model.variant": "cal", "data.cloth_aug": False, "terms": ("id_cal",), "data.train_set": "pretrain"},
     # FIRe² and its two ablations (stage 2 always has the triplet loss; FFM clustering runs for either module).
     "fire2": {**_FIRE2, "fire2.attr_loss": True, "fire2.far": True},
     "fire2-ffm-only": {**_FIRE2, "fire2.attr_loss": True, "fire2.far": False},
@@ -143,6 +158,8 @@ def make(preset: str, variant: str, **overrides: Any) -> ExperimentConfig:
     parts["weights"] = {k: 1.0 for k in ALL_WEIGHT_KEYS}
     parts["terms"] = _BM_TERMS
     method = FIRE2_PRESETS[preset] if VARIANTS[variant].get("model.variant") == "fire2" else {}
+    if variant == "pretrain":
+        method = PRETRAIN_PRESETS[preset]
     for key, value in {**method, **VARIANTS[variant], **overrides}.items():
         apply(parts, key, value)
     return ExperimentConfig(variant=variant, preset=preset, **parts)

@@ -11,12 +11,17 @@ A run folder holds ``config.json`` (the resolved config, its hash and the data f
 dirty flag, package versions, device, seed, threads, world size, wall time; no host name, no timestamps).
 
 A TAD student depends on its teacher run (variant ``teacher``, :func:`rlqlib.engine.teacher.teacher_config`): the
-teacher is trained or loaded first and its hash becomes part of the student's resolved config.
+teacher is trained or loaded first and its hash becomes part of the student's resolved config. A run with
+``model.init = "synthcc"`` (its teacher too, if it has one) depends likewise on the shared pretraining run
+(variant ``pretrain``, :func:`rlqlib.engine.pretrain.pretrain_config`), trained or loaded before it.
 :data:`RUN_COUNTS` counts the runs trained and loaded in this process, and every call appends a line
-``{"event": "trained"|"loaded", "run": "<folder name>"[, "tag": ...]}`` to ``<runs_dir>/ledger.jsonl``
-(:func:`ledger_counts`). The book runner counts a notebook's runs from it: it sets :data:`TAG_ENV` for the
-notebook's kernel, every line that kernel writes carries the tag, and only those lines are counted — so ``rlq
-train`` processes filling the same runs folder at the same time do not inflate a notebook's counts.
+``{"event": "trained"|"loaded", "run": "<folder name>"[, "overrides": {...}][, "tag": ...]}`` to
+``<runs_dir>/ledger.jsonl`` (:func:`ledger_counts`); ``overrides`` are what the caller asked for (``asked``), which
+the book's run plan replays at another preset. :func:`record_planned` writes ``{"event": "planned", "variant": ...,
+"seed": ..., "overrides": {...}, "skipped_at": preset}`` for a run a caller skips at this scale but would train at
+another. The book runner counts a notebook's runs from the ledger: it sets :data:`TAG_ENV` for the notebook's
+kernel, every line that kernel writes carries the tag, and only those lines are counted — so ``rlq train`` processes
+filling the same runs folder at the same time do not inflate a notebook's counts.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import os
 import platform
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +41,7 @@ import torch
 
 from rlqlib.engine import config as C
 from rlqlib.engine import hashing as H
+from rlqlib.engine import pretrain as Pt
 from rlqlib.engine import teacher as Tc
 from rlqlib.engine import train as T
 
@@ -45,17 +52,34 @@ LEDGER = "ledger.jsonl"
 TAG_ENV = "RLQ_LEDGER_TAG"  # environment variable: a tag written on this process's ledger lines
 
 
-def _record(runs_dir: str | Path, event: str, run_dir: Path) -> None:
+def _append(runs_dir: str | Path, line: dict[str, Any]) -> None:
     """Append one ledger line (rank 0 only; one short write, so concurrent notebooks do not interleave lines),
     tagged with :data:`TAG_ENV` when it is set."""
-    RUN_COUNTS[event] += 1
     if _rank() == 0:
         Path(runs_dir).mkdir(parents=True, exist_ok=True)
-        line = {"event": event, "run": run_dir.name}
         if os.environ.get(TAG_ENV):
-            line["tag"] = os.environ[TAG_ENV]
+            line = {**line, "tag": os.environ[TAG_ENV]}
         with open(Path(runs_dir) / LEDGER, "a") as fh:
             fh.write(json.dumps(line) + "\n")
+
+
+def _record(runs_dir: str | Path, event: str, run_dir: Path, asked: Mapping[str, Any] | None = None) -> None:
+    """Count a trained/loaded run and append its ledger line (with the caller's ``asked`` overrides, if given)."""
+    RUN_COUNTS[event] += 1
+    line: dict[str, Any] = {"event": event, "run": run_dir.name}
+    if asked is not None:
+        line["overrides"] = dict(asked)
+    _append(runs_dir, line)
+
+
+def record_planned(runs_dir: str | Path, variant: str, seed: int, overrides: Mapping[str, Any],
+                   skipped_at: str) -> None:
+    """Declare, on the ledger, a run the caller does not train at this scale (preset ``skipped_at``) but would at
+    another (e.g. an external subsample that keeps no image of the smoke set): ``overrides`` as dotted keys with JSON
+    values. Nothing is trained or counted; the book's run plan (:mod:`rlqlib.book.plan`) replays the line like a
+    trained one at any other preset."""
+    _append(runs_dir, {"event": "planned", "variant": variant, "seed": int(seed), "overrides": dict(overrides),
+                       "skipped_at": skipped_at})
 
 
 def ledger_counts(runs_dir: str | Path, start: int = 0, tag: str | None = None) -> tuple[dict[str, int], int]:
@@ -157,7 +181,10 @@ def earlier_epochs(run_dir: Path) -> tuple[int, float]:
 
 def resolve_with_teacher(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs") -> tuple[C.ExperimentConfig,
                                                                                            Run | None]:
-    """Resolve ``cfg`` (training or loading its teacher run first when it distils from one)."""
+    """Resolve ``cfg``, training or loading first the runs it depends on: the shared pretraining run when it starts
+    from it (``model.init = "synthcc"``), its teacher run when it distils from one."""
+    if Pt.needs_pretrain(cfg):
+        run_or_load(Pt.pretrain_config(cfg), runs_dir)
     if not Tc.needs_teacher(cfg):
         return Tc.resolve(cfg), None
     teacher = run_or_load(Tc.teacher_config(cfg), runs_dir)
@@ -179,7 +206,7 @@ def load_run(run_dir: str | Path) -> Run:
     return Run(d, C.from_dict(saved["config"]), saved["hash"], json.loads((d / "metrics.json").read_text()), False)
 
 
-def run_or_load(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs") -> Run:
+def run_or_load(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs", asked: Mapping[str, Any] | None = None) -> Run:
     """Train ``cfg`` once (resuming an interrupted attempt) or load the finished run from the cache.
 
     Works unchanged under ``torchrun``: every process calls it; rank 0 writes the files.
@@ -187,6 +214,8 @@ def run_or_load(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs") -> Run:
     Args:
         cfg: the config (from :func:`rlqlib.engine.presets.make`); its teacher is resolved here.
         runs_dir: the cache folder.
+        asked: the overrides the caller asked for (dotted keys, JSON values), written on the run's ledger line so
+            that the book's run plan replays exactly them (:func:`rlqlib.book.experiments.train` passes them).
 
     Returns:
         The :class:`Run`; ``run.trained`` tells whether this call trained it (also counted in
@@ -200,7 +229,7 @@ def run_or_load(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs") -> Run:
         if run.hash != h:
             raise RuntimeError(f"{d}/config.json has hash {run.hash}, expected {h} (hash prefix collision or an "
                                "edited file); delete the folder to retrain")
-        _record(runs_dir, "loaded", d)
+        _record(runs_dir, "loaded", d, asked)
         log.info("loaded run %s", d)
         return run
     if _rank() == 0:
@@ -209,10 +238,11 @@ def run_or_load(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs") -> Run:
         (d / "config.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
     resumed, earlier_s = earlier_epochs(d)
     t0 = time.perf_counter()
-    metrics = T.fit(cfg, d, resume=True, teacher_dir=teacher.dir if teacher else None)
+    init_dir = run_dir_for(Tc.resolve(Pt.pretrain_config(cfg)), runs_dir) if Pt.needs_pretrain(cfg) else None
+    metrics = T.fit(cfg, d, resume=True, teacher_dir=teacher.dir if teacher else None, init_dir=init_dir)
     if _rank() == 0:
         prov = provenance(cfg, earlier_s + time.perf_counter() - t0, resumed)
         (d / "provenance.json").write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
-    _record(runs_dir, "trained", d)
+    _record(runs_dir, "trained", d, asked)
     log.info("trained run %s", d)
     return Run(d, cfg, h, metrics, True)

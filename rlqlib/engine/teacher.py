@@ -3,13 +3,16 @@
 A TAD student (``tad.enabled`` and ``tad.teacher``) depends on a teacher run (variant ``teacher``,
 :func:`teacher_config`). Its run-cache key is written into the student's ``tad.teacher_hash`` by :func:`resolve`,
 so that it is part of the student's hash: retraining the teacher moves every student. :mod:`rlqlib.engine.runs`
-trains or loads the teacher first (:func:`rlqlib.engine.runs.resolve_with_teacher`).
+trains or loads the teacher first (:func:`rlqlib.engine.runs.resolve_with_teacher`). :func:`resolve` also fills
+``model.init_hash`` of a run started from the shared pretraining run (:mod:`rlqlib.engine.pretrain`); a teacher
+starts from it too when its student does.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from rlqlib.engine import pretrain as Pt
 from rlqlib.engine.config import SECTIONS, ExperimentConfig
 from rlqlib.methods.rlq.config import TADConfig
 from rlqlib.engine.presets import make
@@ -18,14 +21,15 @@ from rlqlib.engine.presets import make
 def teacher_config(cfg: ExperimentConfig) -> ExperimentConfig:
     """The teacher run a TAD student depends on: variant ``teacher`` under the same preset (its default schedule,
     so that changing the student's length does not retrain the teacher), with the student's data root, input
-    size, P×K, backbone, losses and runtime, trained on the student's external set."""
+    size, P×K, backbone (and trunk start, ``model.init``), losses and runtime, trained on the student's external
+    set."""
     source = cfg.tad.source if cfg.tad.source != "target" else "external"
     base = make(cfg.preset, "teacher")
     parts = {s: getattr(base, s) for s in SECTIONS}
     parts["data"] = replace(base.data, dataset=cfg.data.dataset, root=cfg.data.root, train_set=source,
                             image_size=cfg.data.image_size, p=cfg.data.p, k=cfg.data.k)
     parts["model"] = replace(base.model, backbone=cfg.model.backbone, pretrained=cfg.model.pretrained,
-                             pooling=cfg.model.pooling, last_stride=cfg.model.last_stride)
+                             pooling=cfg.model.pooling, last_stride=cfg.model.last_stride, init=cfg.model.init)
     parts["runtime"] = cfg.runtime
     parts["losses"] = cfg.losses
     parts["tad"] = replace(TADConfig(), external_root=cfg.tad.external_root)
@@ -39,7 +43,11 @@ def needs_teacher(cfg: ExperimentConfig) -> bool:
 
 
 def resolve(cfg: ExperimentConfig, teacher_hash: str | None = None) -> ExperimentConfig:
-    """Fill ``tad.teacher_hash`` (the teacher's cache key) so that it is part of the student's hash."""
+    """Fill ``tad.teacher_hash`` (the teacher's cache key, given) and ``model.init_hash`` (the pretraining run's
+    cache key, :func:`rlqlib.engine.pretrain.pretrain_hash`, for ``model.init = "synthcc"``; None otherwise) so
+    that they are part of the run's hash."""
+    init_hash = Pt.pretrain_hash(cfg) if Pt.needs_pretrain(cfg) else None
+    cfg = replace(cfg, model=replace(cfg.model, init_hash=init_hash))
     if not needs_teacher(cfg):
         return replace(cfg, tad=replace(cfg.tad, teacher_hash=None))
     if teacher_hash is None:

@@ -12,7 +12,9 @@ FIRe², :class:`~rlqlib.methods.fire2.method.FIRe2Method`: its one pass, recorde
 due, (c) an **atomic checkpoint** (temp file in the run folder, fsync, ``os.replace``) holding the model, the
 method's state (heads, optimisers, scheduler, scalers), generator states, epoch and history. A killed run resumes
 from its last checkpoint and ends with the same weights and metrics as an uninterrupted one (the PK sampler is
-stateless: its epoch-e plan is a function of seed + e).
+stateless: its epoch-e plan is a function of seed + e). A fresh run with ``model.init = "synthcc"`` first copies
+the shared pretraining run's trunk into every trunk copy of its network (:meth:`Trainer.start`); a resumed run
+restores its own checkpoint instead.
 
 Evaluation happens after the last epoch (and every ``schedule.eval_every`` epochs for curves); the final epoch
 is reported, there is **no checkpoint selection on the test set** (the reference selects the best test epoch).
@@ -46,10 +48,12 @@ from rlqlib.data.sampler import PKSampler
 from rlqlib.engine.config import SECTIONS, ExperimentConfig, to_dict
 from rlqlib.engine.features import run_features
 from rlqlib.engine.hashing import run_hash
+from rlqlib.engine.pretrain import needs_pretrain
 from rlqlib.engine.teacher import needs_teacher
 from rlqlib.methods.base import Placement, Recipe, TrainData
 from rlqlib.methods.model_config import ModelConfig
 from rlqlib.methods.registry import build_model, method_for
+from rlqlib.methods.rlq.model import trunk_state
 
 log = logging.getLogger(__name__)
 
@@ -157,12 +161,15 @@ class Trainer:
         cfg: the (resolved) experiment config.
         run_dir: where checkpoints and metric files go (None: nothing is written; for tests).
         teacher_dir: run folder of the teacher (needed when ``cfg.tad.teacher``).
+        init_dir: run folder of the shared pretraining run (needed for a fresh start when ``model.init`` is
+            ``synthcc``; :mod:`rlqlib.engine.pretrain`).
     """
 
     def __init__(self, cfg: ExperimentConfig, run_dir: str | Path | None = None,
-                 teacher_dir: str | Path | None = None) -> None:
+                 teacher_dir: str | Path | None = None, init_dir: str | Path | None = None) -> None:
         self.cfg = cfg
         self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.init_dir = Path(init_dir) if init_dir is not None else None
         self.rank, self.world = _dist()
         self.device = _device(cfg)
         if cfg.runtime.threads:
@@ -248,6 +255,41 @@ class Trainer:
                                   f"the student expects {self.cfg.tad.teacher_hash}; retrain the teacher run")
         return state
 
+    def _pretrain_state(self) -> dict[str, Any]:
+        """The checkpoint state of the finished pretraining run this run starts from, checked against
+        ``model.init_hash``."""
+        want = self.cfg.model.init_hash
+        if want is None:
+            raise ValueError("model.init='synthcc' but model.init_hash is unset: resolve the config first "
+                             "(rlqlib.engine.teacher.resolve; rlqlib.engine.runs.run_or_load does it)")
+        if self.init_dir is None:
+            raise ValueError("this run starts from the pretrained trunk (model.init='synthcc'): pass init_dir "
+                             "(rlqlib.engine.runs.run_or_load trains or finds the pretraining run)")
+        path = self.init_dir / CHECKPOINT
+        if not path.is_file():
+            raise FileNotFoundError(f"pretraining checkpoint {path} is missing: train the pretraining run first "
+                                    "(rlqlib.engine.runs.run_or_load does)")
+        state = load_checkpoint(path)
+        if state.get("config_hash") != want:
+            raise CheckpointError(f"pretraining checkpoint {path} has config hash {state.get('config_hash')}, this "
+                                  f"run expects {want} (model.init_hash); retrain the pretraining run")
+        if int(state["epoch"]) != int(state["config"]["schedule"]["epochs"]):
+            raise CheckpointError(f"pretraining run {self.init_dir} is unfinished (epoch {state['epoch']} of "
+                                  f"{state['config']['schedule']['epochs']}); finish it with run_or_load")
+        return state
+
+    def start(self) -> None:
+        """Set up a fresh run (not a resumed one): with ``model.init = "synthcc"``, every trunk copy of the network
+        (stem, layer2 and each branch's layers; FIRe²'s chain) takes the pretraining run's trunk, through the same
+        seam as ImageNet weights (:func:`rlqlib.methods.backbone.build_trunk`): the network is rebuilt from the same
+        seed with that trunk and copied in, so BN necks and classifiers keep their fresh initialisation."""
+        if not needs_pretrain(self.cfg):
+            return
+        state = self._pretrain_state()
+        fresh = build_model(self.model_cfg, self.cfg.runtime.seed, trunk_state(state["model"]))
+        self.model.load_state_dict(fresh.state_dict())
+        log.info("trunk initialised from the pretraining run %s", self.init_dir)
+
     # -------------------------------------------------------------------------------- passes
 
     def _bar(self, it, total: int, desc: str):
@@ -323,6 +365,8 @@ class Trainer:
         ckpt = self.run_dir / CHECKPOINT if self.run_dir is not None else None
         if resume and ckpt is not None and ckpt.exists():
             self.restore(ckpt)
+        else:
+            self.start()
         final_eval = None
         for epoch in range(self.start_epoch, cfg.schedule.epochs):
             t0 = time.perf_counter()
@@ -355,7 +399,7 @@ class Trainer:
 
 
 def fit(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = True, *, teacher_dir: str | Path | None = None,
-        stop_after_epoch: int | None = None) -> dict[str, Any]:
+        init_dir: str | Path | None = None, stop_after_epoch: int | None = None) -> dict[str, Any]:
     """Train ``cfg`` into ``run_dir`` (resuming from its checkpoint when ``resume``) and return the final metrics.
 
     Args:
@@ -363,9 +407,10 @@ def fit(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = True, *, teac
         run_dir: the run folder.
         resume: continue from ``run_dir/checkpoint.pt`` if present.
         teacher_dir: the teacher's run folder (TAD runs with a teacher).
+        init_dir: the pretraining run's folder (runs with ``model.init = "synthcc"``).
         stop_after_epoch: test hook: raise :class:`TrainingInterrupted` after this many epochs (checkpoint saved).
     """
-    return Trainer(cfg, run_dir, teacher_dir).fit(resume=resume, stop_after_epoch=stop_after_epoch)
+    return Trainer(cfg, run_dir, teacher_dir, init_dir).fit(resume=resume, stop_after_epoch=stop_after_epoch)
 
 
 def load_run_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Module:

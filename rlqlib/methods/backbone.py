@@ -3,14 +3,17 @@
 :func:`build_trunk` slices one torchvision ResNet into ``stem`` (conv1, bn1, relu, maxpool, layer1), ``layer2``,
 ``layer3`` and ``layer4`` with the configured last stride (1 = the reference's: 384×192 input ⇒ 24×12 layer4 map);
 RLQ/CAL (:mod:`rlqlib.methods.rlq.model`) copies pieces into branches, FIRe² (:mod:`rlqlib.methods.fire2.model`)
-chains them. Nothing is downloaded: ``pretrained`` reads torchvision's ImageNet file from the torch hub cache.
+chains them. Initial weights are loaded into the whole ResNet before it is sliced, so every copy made of a piece
+starts from them: ImageNet's (``pretrained``; nothing is downloaded, torchvision's file is read from the torch hub
+cache) or a given trunk state (``trunk``: the trunk of another run, e.g. the shared pretraining run of
+``ModelConfig.init="synthcc"``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -119,6 +122,16 @@ def _load_imagenet(net: nn.Module, backbone: str) -> None:
     net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
 
 
+def _load_trunk(net: nn.Module, trunk: Mapping[str, Tensor]) -> None:
+    """Load a trunk state (torchvision ResNet keys ``conv1``, ``bn1``, ``layer1``…``layer4``, no ``fc``) into
+    ``net``."""
+    missing, unexpected = net.load_state_dict(dict(trunk), strict=False)
+    missing = [k for k in missing if not k.startswith("fc.")]
+    if missing or unexpected:
+        raise ValueError(f"the trunk state does not fit this ResNet: missing {missing[:3]}, unexpected "
+                         f"{unexpected[:3]} (another backbone?)")
+
+
 def _set_last_stride(layer4: nn.Sequential, stride: int) -> None:
     block = layer4[0]
     for conv in (block.conv1, block.conv2):  # Bottleneck strides conv2, BasicBlock conv1
@@ -127,9 +140,15 @@ def _set_last_stride(layer4: nn.Sequential, stride: int) -> None:
     block.downsample[0].stride = (stride, stride)
 
 
-def build_trunk(backbone: str, pretrained: bool = False, last_stride: int = 1) -> tuple[nn.ModuleDict, int]:
+def build_trunk(backbone: str, pretrained: bool = False, last_stride: int = 1,
+                trunk: Mapping[str, Tensor] | None = None) -> tuple[nn.ModuleDict, int]:
     """One torchvision ResNet sliced into ``stem`` (conv1, bn1, relu, maxpool, layer1), ``layer2``, ``layer3``,
     ``layer4``; ``fc`` and ``avgpool`` are dropped.
+
+    Args:
+        pretrained: start from torchvision's ImageNet weights.
+        trunk: start from this trunk state instead (torchvision keys without ``fc``, e.g.
+            :func:`rlqlib.methods.rlq.model.trunk_state`); it supersedes ``pretrained``.
 
     Returns:
         the pieces, and the channel count of layer4's output.
@@ -138,7 +157,9 @@ def build_trunk(backbone: str, pretrained: bool = False, last_stride: int = 1) -
     tv = import_torchvision()
     block = {"basic": tv.models.resnet.BasicBlock, "bottleneck": tv.models.resnet.Bottleneck}[spec.block]
     net = _resnet_class(spec.width)(block, list(spec.layers))
-    if pretrained:
+    if trunk is not None:
+        _load_trunk(net, trunk)
+    elif pretrained:
         _load_imagenet(net, backbone)
     _set_last_stride(net.layer4, last_stride)
     stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1)

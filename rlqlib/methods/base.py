@@ -173,9 +173,10 @@ class Method(ABC):
 
     @staticmethod
     @abstractmethod
-    def network(cfg: ModelConfig) -> nn.Module:
+    def network(cfg: ModelConfig, trunk: Mapping[str, Tensor] | None = None) -> nn.Module:
         """The untrained network of ``cfg``, initialised from the global RNG (build it under
-        :func:`rlqlib.methods.backbone.seeded`)."""
+        :func:`rlqlib.methods.backbone.seeded`); with ``trunk`` (a torchvision ResNet state, no ``fc``) every trunk
+        copy starts from it (pass it to :func:`rlqlib.methods.backbone.build_trunk`)."""
 
     @staticmethod
     def external_heads(cfg: ModelConfig) -> nn.Module:  # noqa: ARG004 - a method without external heads

@@ -39,6 +39,7 @@ MODEL_VARIANTS: dict[str, VariantSpec] = {
     "fire2": VariantSpec("fire2"),  # FIRe² (docs/fire2-spec.md §1): one branch, no gender head, no pose branch
 }
 
+INITS = ("scratch", "synthcc")  # ModelConfig.init: random/ImageNet trunk, or the shared SynthCC-pretrained trunk
 GENDER_INPUTS: dict[str, tuple[str, ...]] = {"bot": ("f_bot",), "cal": ("f_cal",), "both": ("f_cal", "f_bot")}
 POSE_DISENTANGLE: dict[str, tuple[str, ...]] = {"bot": ("f_bot",), "cal": ("f_cal",), "both": ("f_cal", "f_bot")}
 
@@ -59,6 +60,12 @@ class ModelConfig:
         pretrained: start every trunk copy from torchvision's ImageNet weights, read from the torch hub cache.
         pooling: a key of :data:`rlqlib.methods.backbone.POOLINGS`.
         last_stride: stride of layer4 (1 = the reference's, 2 = torchvision's).
+        init: where the trunk starts: ``scratch`` (random, or ImageNet with ``pretrained``) or ``synthcc`` (every
+            trunk copy starts from the trunk of the shared run pretrained on SynthCC's pretraining population,
+            :mod:`rlqlib.engine.pretrain`, loaded by the trainer on a fresh start; BN necks and classifiers stay
+            freshly initialised). Added later: hashed only when not ``scratch``.
+        init_hash: run-cache key of that pretraining run, filled in at resolution
+            (:func:`rlqlib.engine.teacher.resolve`) so that it is part of the hash; None with ``scratch``.
     """
 
     variant: str = "rlq"
@@ -71,6 +78,8 @@ class ModelConfig:
     pretrained: bool = False
     pooling: str = "maxavg"
     last_stride: int = 1
+    init: str = "scratch"
+    init_hash: str | None = None
 
     def __post_init__(self) -> None:
         for name, value, choices in (
@@ -79,6 +88,7 @@ class ModelConfig:
             ("gender_on", self.gender_on, GENDER_INPUTS),
             ("pose_on", self.pose_on, POSE_DISENTANGLE),
             ("pooling", self.pooling, POOLINGS),
+            ("init", self.init, INITS),
         ):
             if value not in choices:
                 raise ValueError(f"ModelConfig.{name}={value!r} is unknown; choose from {sorted(choices)}")

@@ -9,6 +9,8 @@ FIRe², every other variant (``cal``, ``bm``, ``bm+g``, ``bm+p``, ``rlq``) the R
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import nn
 
@@ -26,11 +28,13 @@ def method_for(variant: str) -> type[Method]:
     return METHODS[MODEL_VARIANTS[variant].method]
 
 
-def build_model(cfg: ModelConfig, seed: int = 0) -> nn.Module:
+def build_model(cfg: ModelConfig, seed: int = 0, trunk: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
     """The network of ``cfg`` (any variant); random initialisation is drawn from ``seed`` (the global RNG is
-    untouched). Build on the CPU (or under ``torch.device("meta")`` to count parameters) and move it afterwards."""
+    untouched), and every trunk copy starts from ``trunk`` when given (a torchvision ResNet state,
+    :func:`rlqlib.methods.rlq.model.trunk_state`). Build on the CPU (or under ``torch.device("meta")`` to count
+    parameters) and move it afterwards."""
     with seeded(seed):
-        return method_for(cfg.variant).network(cfg)
+        return method_for(cfg.variant).network(cfg, trunk)
 
 
 def _numel(modules) -> int:

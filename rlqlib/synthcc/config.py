@@ -1,4 +1,11 @@
-"""SynthCC's generator configuration (:class:`SynthConfig`) and its named presets (``smoke``, ``cpu``, ``large``)."""
+"""SynthCC's generator configuration (:class:`SynthConfig`) and its named presets (``smoke``, ``cpu``, ``large``).
+
+The ``pretrain_*`` fields describe an optional fourth group, a large Celeb-reID-like population disjoint from the
+target and external identities that a shared trunk is pretrained on (:func:`rlqlib.synthcc.generate.plan_external`,
+:mod:`rlqlib.engine.pretrain`). ``pretrain_ids = 0`` (every preset's default) writes no such group, and the
+manifest then stores the config without the ``pretrain_*`` fields (:data:`PRETRAIN_FIELDS`), so that a preset
+without it generates exactly the files it did before the group existed.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +44,10 @@ class SynthConfig:
     ntu_test_ids: int = 16
     ntu_images_per_id: int = 12
     ntu_families: tuple[str, ...] = ("front_stand", "arms_raised")
+    pretrain_ids: int = 0  # training identities of the pretraining group (0: no group is written)
+    pretrain_test_ids: int = 20  # its query/gallery identities (to report the pretraining run's own accuracy)
+    pretrain_images_per_id: int = 16  # mean, ±20 % per identity; a fresh outfit per image
+    pretrain_scenes: int = 32  # its HQ scenes (backgrounds and lighting), as the external set's
 
     def __post_init__(self):
         h, w = self.image_size
@@ -53,11 +64,18 @@ class SynthConfig:
              f"lq_cameras must be (camid < cameras, artifact in {degrade.ARTIFACTS}) pairs"),
             (self.images_per_id >= 2, "images_per_id must be >= 2"),
             (all(f in POSE_FAMILIES for f in self.ntu_families), f"ntu_families must be from {POSE_FAMILIES}"),
+            (self.pretrain_ids >= 0, "pretrain_ids must be >= 0 (0 = no pretraining group)"),
+            (self.pretrain_ids == 0 or (self.pretrain_test_ids >= 1 and self.pretrain_images_per_id >= 2
+                                        and self.pretrain_scenes >= 1),
+             "a pretraining group needs pretrain_test_ids >= 1, pretrain_images_per_id >= 2, pretrain_scenes >= 1"),
         ]
         for ok, msg in checks:
             if not ok:
                 raise ValueError(f"SynthConfig {self.name!r}: {msg}")
 
+
+# fields left out of the manifest's config while ``pretrain_ids == 0`` (added after SynthCC folders existed)
+PRETRAIN_FIELDS = ("pretrain_ids", "pretrain_test_ids", "pretrain_images_per_id", "pretrain_scenes")
 
 PRESETS: dict[str, SynthConfig] = {
     "smoke": SynthConfig(name="smoke", image_size=(64, 32), train_ids=12, test_ids=8, images_per_id=12,

@@ -6,7 +6,11 @@ in real CC-ReID. Eight cameras each have a background, lighting and a quality pr
 pixelate or blur most of their images with :mod:`rlqlib.data.degrade`, on the 2× canvas before downsampling. The
 output is LTCC's layout (target set), Celeb-reID's layout (an external HQ set and a few-viewpoint NTU-like
 set) and the annotations of the real datasets (gender CSVs, AlphaPose keypoints, clothes masks), plus a
-per-image metadata table.
+per-image metadata table. With ``SynthConfig.pretrain_ids > 0`` a fourth group is written under ``pretrain/``, in
+Celeb-reID's layout like the external set (a fresh outfit per image, many scenes, own identities and seed streams):
+the population a shared trunk is pretrained on (:mod:`rlqlib.engine.pretrain`). Its images and identities are
+counted under the manifest's ``pretrain_counts``, not ``counts``, and without it the manifest, the metadata and
+every file are what they were before the group existed.
 
 Files: :mod:`rlqlib.synthcc.config` (configuration, presets); this module (identities/outfits/cameras/splits planning, annotations,
 :func:`generate`); :mod:`rlqlib.synthcc.body` (person model, poses, skeleton); :mod:`rlqlib.synthcc.draw`
@@ -33,7 +37,7 @@ from tqdm.auto import tqdm
 
 from rlqlib.data import degrade
 from rlqlib.synthcc.body import POSE_FAMILIES, Body, Outfit, sample_body, sample_family_yaw, sample_outfit
-from rlqlib.synthcc.config import PRESETS, SynthConfig
+from rlqlib.synthcc.config import PRESETS, PRETRAIN_FIELDS, SynthConfig
 from rlqlib.synthcc.render import (GROUPS, ID_STREAM, OUTFIT_STREAM, PLAN_STREAM, Camera, ImageSpec, init_worker,
                                  make_cameras, render_chunk, render_person, rng_for)
 
@@ -47,6 +51,7 @@ GENERATOR_VERSION = "1.0"
 CHUNK = 32  # images per work unit; fixed so that output does not depend on the number of workers
 FOLDERS = ("train", "query", "test", "external/train", "external/query", "external/gallery", "external_ntu/train",
            "external_ntu/query", "external_ntu/gallery")  # image folders, in metadata order
+PRETRAIN_FOLDERS = ("pretrain/train", "pretrain/query", "pretrain/gallery")  # only when cfg.pretrain_ids > 0
 KEYPOINT_SPLITS = {"train": "train", "query": "query", "test": "test", "external/train": "external_train"}
 
 
@@ -112,13 +117,24 @@ def plan_target(cfg: SynthConfig, seed: int) -> tuple[list[ImageSpec], list[Outf
     return specs, pool, bodies
 
 
+def _group_sizes(cfg: SynthConfig, which: str) -> tuple[int, int, int, int]:
+    """(train identities, query/gallery identities, mean images per identity, scenes) of a Celeb-reID-layout group."""
+    return {"external": (cfg.external_train_ids, cfg.external_test_ids, cfg.external_images_per_id,
+                         cfg.external_scenes),
+            "external_ntu": (cfg.ntu_train_ids, cfg.ntu_test_ids, cfg.ntu_images_per_id, 1),
+            "pretrain": (cfg.pretrain_ids, cfg.pretrain_test_ids, cfg.pretrain_images_per_id,
+                         cfg.pretrain_scenes)}[which]
+
+
 def plan_external(cfg: SynthConfig, seed: int, which: str) -> tuple[list[ImageSpec], list[Body]]:
-    """Celeb-reID-like set (fresh outfit per image, many scenes) or NTU-like set (one camera, few poses)."""
+    """Celeb-reID-like set (``external``, and the larger ``pretrain`` population: a fresh outfit per image, many
+    scenes) or NTU-like set (``external_ntu``: one camera, few poses). Each group draws its identities, plan and
+    images from its own seed streams (:data:`~rlqlib.synthcc.render.GROUPS`), so its people are independent of every
+    other group's and adding a group changes nothing in the others."""
     gi = GROUPS[which]
     ntu = which == "external_ntu"
-    n_train = cfg.ntu_train_ids if ntu else cfg.external_train_ids
-    n_ids = n_train + (cfg.ntu_test_ids if ntu else cfg.external_test_ids)
-    per_id = cfg.ntu_images_per_id if ntu else cfg.external_images_per_id
+    n_train, n_test, per_id, scenes = _group_sizes(cfg, which)
+    n_ids = n_train + n_test
     rng = rng_for(seed, PLAN_STREAM, gi)
     bodies = [sample_body(rng_for(seed, ID_STREAM, gi, pid)) for pid in range(n_ids)]
     fams = cfg.ntu_families if ntu else POSE_FAMILIES
@@ -140,7 +156,7 @@ def plan_external(cfg: SynthConfig, seed: int, which: str) -> tuple[list[ImageSp
                 outfit, key = sessions[s], f"{pid}_{s + 1}"
                 cam = 0
             else:
-                outfit, key, cam = None, name[:-4], int(rng.integers(cfg.external_scenes))
+                outfit, key, cam = None, name[:-4], int(rng.integers(scenes))
             specs.append(ImageSpec(folder=f"{which}/{split}", name=name, group=which, index=len(specs), pid=pid,
                                    camid=cam, outfit_id=-1, clothes_key=key, body=body, outfit=outfit, family=family,
                                    yaw=yaw, phase=float(rng.random()), families=fams))
@@ -151,8 +167,14 @@ def plan_external(cfg: SynthConfig, seed: int, which: str) -> tuple[list[ImageSp
 
 
 def _config_dict(cfg: SynthConfig) -> dict:
-    """The config as plain JSON values (tuples become lists), as stored in the manifest."""
-    return json.loads(json.dumps(asdict(cfg)))
+    """The config as plain JSON values (tuples become lists), as stored in the manifest; without a pretraining
+    group the ``pretrain_*`` fields are left out (:data:`~rlqlib.synthcc.config.PRETRAIN_FIELDS`), so that such a
+    manifest is the one written before they existed."""
+    d = json.loads(json.dumps(asdict(cfg)))
+    if not cfg.pretrain_ids:
+        for name in PRETRAIN_FIELDS:
+            d.pop(name)
+    return d
 
 
 def _check_out(out: Path, cfg: SynthConfig, seed: int) -> None:
@@ -202,14 +224,21 @@ def _write_annotations(out: Path, records: list[dict], target_bodies: list[Body]
                [[r["folder"] if c == "split" else r[c] for c in cols] for r in records])
 
 
-def _counts(records: list[dict], pool: int) -> dict:
-    """Images and identities per folder, train clothes keys, pool size and total, for the manifest."""
+def _folder_counts(records: list[dict], prefix: str = "") -> dict[str, int]:
+    """Images and identities per folder of ``records`` (folder names without ``prefix``)."""
     counts: dict[str, int] = {}
     for folder in sorted({r["folder"] for r in records}):
         rows = [r for r in records if r["folder"] == folder]
-        key = folder.replace("/", "_")
+        key = folder.removeprefix(prefix).replace("/", "_")
         counts[f"{key}_images"] = len(rows)
         counts[f"{key}_ids"] = len({r["pid"] for r in rows})
+    return counts
+
+
+def _counts(records: list[dict], pool: int) -> dict:
+    """Images and identities per folder, train clothes keys, pool size and total, for the manifest (the target and
+    external groups; the pretraining group is counted apart, :func:`generate`)."""
+    counts = _folder_counts(records)
     counts["train_clothes"] = len({r["clothes_key"] for r in records if r["folder"] == "train"})
     counts["outfit_pool"] = pool
     counts["images"] = len(records)
@@ -229,7 +258,8 @@ def generate(cfg: SynthConfig, out: str | Path, seed: int = 0, workers: int | No
         progress: show a tqdm bar over chunks.
 
     Returns:
-        The manifest written to ``synthcc.json`` (format, preset, seed, image_size, counts, cameras, config).
+        The manifest written to ``synthcc.json`` (format, preset, seed, image_size, counts, cameras, config; with a
+        pretraining group also ``pretrain_counts``: ``{train,query,gallery}_{images,ids}`` and ``images``).
     """
     out = Path(out).expanduser()
     _check_out(out, cfg, seed)
@@ -240,12 +270,14 @@ def generate(cfg: SynthConfig, out: str | Path, seed: int = 0, workers: int | No
     target, pool, bodies = plan_target(cfg, seed)
     external, ext_bodies = plan_external(cfg, seed, "external")
     ntu, _ = plan_external(cfg, seed, "external_ntu")
-    specs = target + external + ntu
+    pretrain = plan_external(cfg, seed, "pretrain")[0] if cfg.pretrain_ids else []
+    specs = target + external + ntu + pretrain
+    folders = FOLDERS + (PRETRAIN_FOLDERS if pretrain else ())
     manifest = {"format": FORMAT, "preset": cfg.name, "seed": seed, "image_size": list(cfg.image_size),
                 "generator_version": GENERATOR_VERSION, "config": _config_dict(cfg),
                 "cameras": [{"camid": k, "artifact": c.artifact} for k, c in enumerate(cams["target"])]}
     (out / "synthcc.json").unlink(missing_ok=True)  # the manifest marks a finished folder: written last
-    for d in (*FOLDERS, "masks/train", "annotations"):
+    for d in (*folders, "masks/train", "annotations"):
         (out / d).mkdir(parents=True, exist_ok=True)
     (out / ".synthcc-partial.json").write_text(json.dumps(manifest, sort_keys=True))
     jobs = [(specs[i:i + CHUNK], cfg, seed, cams, out) for i in range(0, len(specs), CHUNK)]
@@ -261,9 +293,12 @@ def generate(cfg: SynthConfig, out: str | Path, seed: int = 0, workers: int | No
                 for rec in executor.map(render_chunk, jobs):  # results in job order
                     records.extend(rec)
                     bar.update(len(rec))
-    records.sort(key=lambda r: (FOLDERS.index(r["folder"]), r["image"]))
+    records.sort(key=lambda r: (folders.index(r["folder"]), r["image"]))
     _write_annotations(out, records, bodies, cfg, ext_bodies)
-    manifest["counts"] = _counts(records, len(pool))
+    manifest["counts"] = _counts([r for r in records if r["folder"] in FOLDERS], len(pool))
+    if pretrain:
+        rows = [r for r in records if r["folder"] in PRETRAIN_FOLDERS]
+        manifest["pretrain_counts"] = {**_folder_counts(rows, "pretrain/"), "images": len(rows)}
     (out / "synthcc.json").write_text(json.dumps(manifest, sort_keys=True, indent=1) + "\n")
     (out / ".synthcc-partial.json").unlink()
     logger.info("SynthCC %s (seed %d) written to %s: %s", cfg.name, seed, out, manifest["counts"])

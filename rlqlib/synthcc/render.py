@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 PNG_LEVEL = 3  # zlib level: 2.5× faster than Pillow's default 6 for ~10 % larger files
 # seed streams: SeedSequence([seed, stream, *keys])
 ID_STREAM, OUTFIT_STREAM, CAMERA_STREAM, PLAN_STREAM, IMAGE_STREAM = 1, 2, 3, 4, 5
-GROUPS = {"target": 0, "external": 1, "external_ntu": 2}
+GROUPS = {"target": 0, "external": 1, "external_ntu": 2, "pretrain": 3}  # group → its seed key
 
 
 def rng_for(seed: int, *keys: int) -> np.random.Generator:
@@ -55,7 +55,7 @@ class ImageSpec:
 
     folder: str  # relative output folder, e.g. "train" or "external/query"
     name: str
-    group: str  # target | external | external_ntu
+    group: str  # target | external | external_ntu | pretrain
     index: int  # image index within its group (seeds the image RNG)
     pid: int
     camid: int
@@ -71,7 +71,8 @@ class ImageSpec:
 
 
 def make_cameras(cfg: SynthConfig, seed: int) -> dict[str, list[Camera]]:
-    """Target cameras (with their LQ profiles), external scenes and the single NTU-like camera."""
+    """Target cameras (with their LQ profiles), external scenes, the single NTU-like camera and the pretraining
+    group's scenes (none without that group)."""
     lq = dict(cfg.lq_cameras)
 
     def cam(group: int, k: int, artifact: str = "none", dim: float = 1.0) -> Camera:
@@ -81,7 +82,8 @@ def make_cameras(cfg: SynthConfig, seed: int) -> dict[str, list[Camera]]:
                       shift=float(r.uniform(-0.04, 0.04)), artifact=artifact)
 
     return {"target": [cam(0, k, lq.get(k, "none"), 0.9 if k in lq else 1.0) for k in range(cfg.cameras)],
-            "external": [cam(1, k) for k in range(cfg.external_scenes)], "external_ntu": [cam(2, 0)]}
+            "external": [cam(1, k) for k in range(cfg.external_scenes)], "external_ntu": [cam(2, 0)],
+            "pretrain": [cam(GROUPS["pretrain"], k) for k in range(cfg.pretrain_scenes if cfg.pretrain_ids else 0)]}
 
 
 _BACKGROUNDS: dict[tuple, np.ndarray] = {}  # per-process cache

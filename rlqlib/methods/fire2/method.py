@@ -85,9 +85,9 @@ class FIRe2Method(Method):
         self.opt = self._adam([])
 
     @staticmethod
-    def network(cfg: ModelConfig) -> nn.Module:
+    def network(cfg: ModelConfig, trunk: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
         """:class:`~rlqlib.methods.fire2.model.FIRe2Net`."""
-        return FIRe2Net(cfg)
+        return FIRe2Net(cfg, trunk)
 
     # -------------------------------------------------------------------------------- schedule
 

@@ -26,6 +26,7 @@ The engineering source is ``fire2-spec`` (the official code at 00ffdec); FFM's c
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -66,10 +67,10 @@ class FIRe2Net(nn.Module):
         inference_dim: width of the eval-mode output (= D).
     """
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, trunk: Mapping[str, Tensor] | None = None) -> None:
         super().__init__()
         self.cfg = cfg
-        pieces, channels = build_trunk(cfg.backbone, cfg.pretrained, cfg.last_stride)
+        pieces, channels = build_trunk(cfg.backbone, cfg.pretrained, cfg.last_stride, trunk)
         self.trunk = nn.Sequential(pieces["stem"], pieces["layer2"], pieces["layer3"], pieces["layer4"])
         self.pool = POOLINGS[cfg.pooling][0]
         self.feature_dim = self.inference_dim = POOLINGS[cfg.pooling][1] * channels

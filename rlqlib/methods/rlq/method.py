@@ -82,9 +82,9 @@ class RLQMethod(Method):
             mix=data.mix, lq_aug=recipe.lq_aug, cos_from=tuple(self.model.disentangle_from) or ("f_bot",))
 
     @staticmethod
-    def network(cfg: ModelConfig) -> nn.Module:
+    def network(cfg: ModelConfig, trunk: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
         """:class:`~rlqlib.methods.rlq.model.RLQNet`."""
-        return RLQNet(cfg)
+        return RLQNet(cfg, trunk)
 
     @staticmethod
     def external_heads(cfg: ModelConfig) -> nn.Module:

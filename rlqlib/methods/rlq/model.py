@@ -37,6 +37,7 @@ L2-normalises, docs/spec.md §1.5).
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -120,17 +121,17 @@ class RLQNet(nn.Module):
         disentangle_from: output keys the |cos| loss pairs with ``f_pose`` (empty without a pose branch).
     """
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, trunk: Mapping[str, Tensor] | None = None) -> None:
         super().__init__()
         self.cfg = cfg
         if cfg.variant not in VARIANTS:
             raise ValueError(f"RLQNet builds the variants {sorted(VARIANTS)}, not {cfg.variant!r} (another method's "
                              "network: rlqlib.methods.registry.build_model builds any variant)")
         spec = VARIANTS[cfg.variant]
-        trunk, channels = build_trunk(cfg.backbone, cfg.pretrained, cfg.last_stride)
-        self.stem = trunk["stem"]
-        self.layer2 = trunk["layer2"]
-        top = nn.Sequential(trunk["layer3"], trunk["layer4"])
+        pieces, channels = build_trunk(cfg.backbone, cfg.pretrained, cfg.last_stride, trunk)
+        self.stem = pieces["stem"]
+        self.layer2 = pieces["layer2"]
+        top = nn.Sequential(pieces["layer3"], pieces["layer4"])
         self.cal = Branch(copy.deepcopy(top), cfg.pooling, channels)
         self.feature_dim = self.cal.bn.num_features
         self.bot = Branch(copy.deepcopy(top), cfg.pooling, channels) if spec.bot else None
@@ -138,7 +139,7 @@ class RLQNet(nn.Module):
         self.pose = None
         self.pose_classifier = None
         if spec.pose:
-            pose_layers = nn.Sequential(copy.deepcopy(trunk["layer2"]), *copy.deepcopy(top))
+            pose_layers = nn.Sequential(copy.deepcopy(pieces["layer2"]), *copy.deepcopy(top))
             self.pose = Branch(pose_layers, cfg.pooling, channels)
             self.pose_classifier = id_linear(self.feature_dim, cfg.num_pose_classes)
         self.gender_inputs = GENDER_INPUTS[cfg.gender_on] if spec.gender else ()
@@ -252,14 +253,33 @@ def feature_dim(cfg: ModelConfig) -> int:
     return POOLINGS[cfg.pooling][1] * layer4_channels(cfg.backbone)
 
 
-def build_model(cfg: ModelConfig, seed: int = 0) -> RLQNet:
-    """Build the :class:`RLQNet` of ``cfg``; random initialisation is drawn from ``seed`` (the global RNG is untouched).
+def build_model(cfg: ModelConfig, seed: int = 0, trunk: Mapping[str, Tensor] | None = None) -> RLQNet:
+    """Build the :class:`RLQNet` of ``cfg``; random initialisation is drawn from ``seed`` (the global RNG is untouched)
+    and every trunk copy starts from ``trunk`` when given (a torchvision ResNet state, :func:`trunk_state`).
 
     Build on the CPU (or under ``torch.device("meta")`` to count parameters) and move it afterwards. Any variant,
     FIRe²'s included: :func:`rlqlib.methods.registry.build_model`.
     """
     with seeded(seed):
-        return RLQNet(cfg)
+        return RLQNet(cfg, trunk)
+
+
+# RLQNet state-dict prefixes of the trunk → torchvision ResNet prefixes (stem = conv1, bn1, relu, maxpool, layer1;
+# the CAL branch's layers = layer3, layer4)
+TRUNK_PREFIXES = {"stem.0.": "conv1.", "stem.1.": "bn1.", "stem.4.": "layer1.", "layer2.": "layer2.",
+                  "cal.layers.0.": "layer3.", "cal.layers.1.": "layer4."}
+
+
+def trunk_state(model_state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """The trunk of a trained :class:`RLQNet` (stem, layer2 and the CAL branch's layer3 + layer4; no BN neck, no
+    head) as a torchvision ResNet state (keys ``conv1``, ``bn1``, ``layer1``…``layer4``), what
+    :func:`rlqlib.methods.backbone.build_trunk` starts every trunk copy from (``trunk=...``)."""
+    out = {}
+    for key, value in model_state.items():
+        for src, dst in TRUNK_PREFIXES.items():
+            if key.startswith(src):
+                out[dst + key[len(src):]] = value
+    return out
 
 
 def build_heads(cfg: ModelConfig, seed: int = 1) -> Heads:
