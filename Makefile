@@ -13,6 +13,13 @@ DATA_ROOT ?= data/synthcc-$(SYNTH_PRESET)
 # SEEDS=0,1,2 overrides every notebook's seed list (default: 3 seeds for Tables 2 and 8, 1 elsewhere).
 SEEDS ?=
 RUNS_DIR ?= runs
+# book: JOBS>1 first trains the planned runs (make plan's list) JOBS at a time, one thread each (DEVICE=cuda: one GPU
+# each); JOBS=1 lets the pages train them one after another.
+GPUS = $(shell nvidia-smi -L 2>/dev/null | wc -l)
+JOBS ?= $(if $(filter cuda%,$(DEVICE)),$(if $(filter-out 0,$(GPUS)),$(GPUS),1),$(shell nproc))
+comma := ,
+# The smoke book behind make plan (and make book JOBS>1): every page executed once at the smoke preset, its runs here.
+SMOKE_RUNS := runs-smoke$(if $(SEEDS),-seeds-$(subst $(comma),-,$(SEEDS)))
 # book: ONLY=<chapter> runs one notebook; BOOKFLAGS=-W makes Sphinx warnings errors.
 ONLY ?=
 BOOKFLAGS ?=
@@ -21,14 +28,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # papermill/tqdm/OpenMP: one BLAS pool per process; t-SNE is 3-6x slower with 2 OpenMP threads here.
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup assets browser book plan test synth lock clean distclean
+.PHONY: help setup assets browser book plan smoke-book test synth lock clean distclean
 
 help:
 	@echo "make book   - generate SynthCC if absent, run every notebook (papermill), build the HTML book"
 	@echo "make test   - the test suite (sets up the environment first)"
 	@echo "make plan   - the runs make book trains at PRESET, which are done, and the time left"
+	@echo "make book JOBS=N - first train the planned runs N at a time (default: the cores; DEVICE=cuda: the GPUs)"
 	@echo "make pose-env - optional MediaPipe pose estimator environment (.venv-pose)"
-	@echo "variables: PRESET=smoke|cpu|paper DATASET=$(DATASET) DATA_ROOT=$(DATA_ROOT) DEVICE=$(DEVICE) SEEDS=0,1,2 RUNS_DIR=$(RUNS_DIR) ONLY=<notebook>"
+	@echo "variables: PRESET=smoke|cpu|paper DATASET=$(DATASET) DATA_ROOT=$(DATA_ROOT) DEVICE=$(DEVICE) SEEDS=0,1,2 RUNS_DIR=$(RUNS_DIR) ONLY=<notebook> JOBS=$(JOBS)"
 
 # The virtual environment, from the pinned lock. Re-created when the lock or pyproject changes.
 $(VENV)/.stamp: requirements-lock.txt pyproject.toml
@@ -65,20 +73,31 @@ browser:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver; \
 	fi
 
-# papermill runs every _toc.yml notebook into book/experiments/, then Jupyter Book renders _build/html/.
-book: setup assets synth
+# papermill runs every _toc.yml notebook into book/experiments/, then Jupyter Book renders _build/html/. With JOBS>1
+# the runs of make plan's list that are not done are trained first, JOBS processes at a time (rlqlib.book.train_plan);
+# the pages then load them (and train, one at a time, whatever that left: a failed or unplanned run).
+book: setup assets synth $(if $(filter-out 1,$(JOBS)),smoke-book)
+ifneq ($(JOBS),1)
+	$(PY) -m rlqlib.book.runner train-plan --from $(SMOKE_RUNS) --preset $(PRESET) --dataset $(DATASET) \
+	  --root $(DATA_ROOT) --device $(DEVICE) --runs-dir $(RUNS_DIR) --jobs $(JOBS) \
+	  $(if $(filter cuda%,$(DEVICE)),--gpu-per-worker) $(foreach page,$(ONLY),--only $(page)) \
+	  || echo "make book: some planned runs failed (above); the pages retrain what they need one at a time" >&2
+endif
 	$(PY) -m rlqlib.book.runner run --preset $(PRESET) --dataset $(DATASET) --root $(DATA_ROOT) --device $(DEVICE) \
 	  --seed $(SEED) --runs-dir $(RUNS_DIR) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(ONLY),--only $(ONLY))
 	$(PY) -m rlqlib.book.runner build $(BOOKFLAGS)
 
-# What the book trains at PRESET, which runs are done and the time left: every page is executed once at the smoke
-# preset into runs-smoke/ (a few minutes, first time only) and its run list replayed at PRESET (rlqlib.book.plan).
-plan: setup synth
+# The smoke book: every page executed once at the smoke preset into $(SMOKE_RUNS)/ (a few minutes, first time only;
+# delete the folder after changing a page's run list). Its ledger is the book's run list (rlqlib.book.plan).
+smoke-book: setup
 	$(VENV)/bin/rlq synth --preset smoke --out data/synthcc-smoke --seed 0 --if-absent
-	test -f runs-smoke/.complete || { $(PY) -m rlqlib.book.runner run --preset smoke --dataset synthcc \
-	  --root data/synthcc-smoke --device cpu --runs-dir runs-smoke --write-to runs-smoke/pages --quiet \
-	  && touch runs-smoke/.complete; }
-	$(PY) -m rlqlib.book.runner plan --from runs-smoke --preset $(PRESET) --dataset $(DATASET) --root $(DATA_ROOT) \
+	test -f $(SMOKE_RUNS)/.complete || { $(PY) -m rlqlib.book.runner run --preset smoke --dataset synthcc \
+	  --root data/synthcc-smoke --device cpu --runs-dir $(SMOKE_RUNS) --write-to $(SMOKE_RUNS)/pages --quiet \
+	  $(if $(SEEDS),--seeds $(SEEDS)) && touch $(SMOKE_RUNS)/.complete; }
+
+# What the book trains at PRESET, which runs are done and the time left: the smoke book's run list replayed at PRESET.
+plan: setup synth smoke-book
+	$(PY) -m rlqlib.book.runner plan --from $(SMOKE_RUNS) --preset $(PRESET) --dataset $(DATASET) --root $(DATA_ROOT) \
 	  --device $(DEVICE) --runs-dir $(RUNS_DIR)
 
 # pose-env (~1 min, once): the MediaPipe estimator test runs on a real photo in CI too.
@@ -100,4 +119,4 @@ clean:
 	rm -rf _build book/experiments
 
 distclean: clean
-	rm -rf $(VENV) $(POSE_VENV) _widgets data runs runs-smoke
+	rm -rf $(VENV) $(POSE_VENV) _widgets data runs runs-smoke runs-smoke-seeds-*

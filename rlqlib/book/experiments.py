@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 
 from rlqlib.engine import config as C
+from rlqlib.engine.overrides import ALIASES
 from rlqlib.engine import presets as Pr
 from rlqlib.data import datasets as Dt
 from rlqlib.engine.features import run_features
@@ -102,9 +103,43 @@ def config(s: Setting, variant: str, seed: int = 0, **overrides: Any) -> C.Exper
         raise KeyError(f"{err.args[0]} (check {Path(s.root) / OPTIONS_FILE} if the key comes from there)") from None
 
 
+def asked(cfg: C.ExperimentConfig, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """``overrides`` as ``cfg`` holds them: dotted keys (aliases resolved, :data:`rlqlib.engine.overrides.ALIASES`)
+    with the config's JSON values (coerced: tuples as lists, ints as floats where the field is a float), so that
+    :func:`rlqlib.engine.presets.make` with them sets exactly what the page asked for — what the ledger records for
+    the book's run plan (:mod:`rlqlib.book.plan`)."""
+    d = C.to_dict(cfg)
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        key = ALIASES.get(key, key)
+        if key == "weights":
+            out.update({f"weights.{name}": d["weights"][name] for name in value})
+        elif key == "terms":
+            out[key] = d["terms"]
+        else:
+            section, _, name = key.partition(".")
+            out[key] = d[section][name]
+    return out
+
+
 def train(s: Setting, variant: str, seeds: Sequence[int] = (0,), **overrides: Any) -> list[R.Run]:
-    """Train (or load from the cache) ``variant`` once per seed; the runs in seed order."""
-    return [R.run_or_load(config(s, variant, seed, **overrides), s.runs_dir) for seed in seeds]
+    """Train (or load from the cache) ``variant`` once per seed; the runs in seed order. The ledger line of each run
+    records the overrides (:func:`asked`)."""
+    out = []
+    for seed in seeds:
+        cfg = config(s, variant, seed, **overrides)
+        out.append(R.run_or_load(cfg, s.runs_dir, asked=asked(cfg, overrides)))
+    return out
+
+
+def declare(s: Setting, variant: str, seeds: Sequence[int] = (0,), **overrides: Any) -> None:
+    """Declare runs a page skips at this scale but trains at another (e.g. an external subsample that keeps no image
+    of the smoke set), once per seed: a ``planned`` ledger line each (:func:`rlqlib.engine.runs.record_planned`), so
+    that the book's run plan includes them at any other preset. Nothing is trained; the overrides are checked as
+    :func:`train` would."""
+    for seed in seeds:
+        R.record_planned(s.runs_dir, variant, seed, asked(config(s, variant, seed, **overrides), overrides),
+                         skipped_at=s.preset)
 
 
 def _finished(cfg: C.ExperimentConfig, runs_dir: str | Path) -> R.Run | None:

@@ -113,6 +113,11 @@ class Page:
         """``variant`` trained (or loaded) once per page seed."""
         return X.train(self.setting, variant, self.seeds, **overrides)
 
+    def declare(self, variant: str, **overrides: Any) -> None:
+        """Declare ``variant``'s runs (one per page seed) that the page skips at this scale, for the book's run plan
+        (:func:`rlqlib.book.experiments.declare`)."""
+        X.declare(self.setting, variant, self.seeds, **overrides)
+
     def train_all(self, methods: Mapping[str, str | tuple[str, Mapping[str, Any]]]) -> dict[str, list[R.Run]]:
         """Every method's runs, in order: ``methods`` maps a row label to its variant, or to ``(variant,
         overrides)``."""

@@ -15,6 +15,8 @@ Command line (``print`` is used only here)::
     python -m rlqlib.book.runner run [--preset P --dataset D --root R --device X --seed N --seeds 0,1,2 --only NAME]
     python -m rlqlib.book.runner build [-W]
     python -m rlqlib.book.runner plan --from RUNS_SMOKE [--preset P --dataset D --root R --runs-dir RUNS]  (rlqlib.book.plan)
+    python -m rlqlib.book.runner train-plan --from RUNS_SMOKE [... --jobs N --threads 1 --gpu-per-worker --only NAME]
+        (the plan's runs not done, N at a time: rlqlib.book.train_plan)
 """
 
 from __future__ import annotations
@@ -378,6 +380,42 @@ def _seed_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"--seeds expects comma-separated integers like 0,1,2, got {text!r}")
 
 
+def _train_plan(args: argparse.Namespace) -> int:
+    """``train-plan``: the plan's runs not done, trained ``--jobs`` at a time; prints one line per run and, for each
+    failed run, its log file and last lines. Exit status 1 if a run failed."""
+    from rlqlib.book import plan as P
+    from rlqlib.book import train_plan as TP
+
+    try:
+        planned = P.targets(args.source, args.preset, args.dataset, args.root, args.runs_dir, args.device)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    todo = TP.jobs(planned, args.runs_dir, args.only)
+    workers = max(1, min(args.jobs, len(todo)))
+    print(f"{len(planned)} planned runs at preset {args.preset}: {len(planned) - len(todo)} done or not needed, "
+          f"{len(todo)} to train with {workers} workers of {args.threads} thread(s)")
+    if not todo:
+        return 0
+    gpus = None
+    if args.gpu_per_worker:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        gpus = visible.split(",") if visible else [str(i) for i in range(workers)]
+    outcomes = TP.train_jobs(todo, args.runs_dir, workers, args.threads, gpus, progress=not args.quiet)
+    rows = [(o.job.run, o.job.config.variant, str(o.job.config.runtime.seed),
+             "-" if o.worker is None else str(o.worker), f"{o.minutes:.1f}", o.state) for o in outcomes]
+    header = ("run", "variant", "seed", "worker", "minutes", "state")
+    widths = [max(len(c) for c in column) for column in zip(header, *rows)]
+    print("\n" + "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in (header, *rows)))
+    failed = [o for o in outcomes if o.state != "done"]
+    for o in failed:
+        print(f"\n{o.job.run} failed" + (f"; log: {o.log}" if o.log else "") + "\n    " + "\n    ".join(o.tail),
+              file=sys.stderr)
+    print(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} runs trained" + (f", {len(failed)} failed" if failed
+                                                                                    else ""))
+    return 1 if failed else 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (``python -m rlqlib.book.runner``); returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m rlqlib.book.runner", description=__doc__.split("\n\n")[0])
@@ -408,6 +446,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan.add_argument("--root", default="data/synthcc-cpu")
     plan.add_argument("--device", default=None)
     plan.add_argument("--runs-dir", default="runs", help="the target run cache")
+    pre = sub.add_parser("train-plan", help="train the runs of the plan not done yet, N at a time, before the pages "
+                                            "execute (rlqlib.book.train_plan)")
+    pre.add_argument("--from", dest="source", required=True, help="run cache of an executed book (e.g. runs-smoke)")
+    pre.add_argument("--preset", default="cpu")
+    pre.add_argument("--dataset", default="synthcc")
+    pre.add_argument("--root", default="data/synthcc-cpu")
+    pre.add_argument("--device", default=None)
+    pre.add_argument("--runs-dir", default="runs", help="the target run cache")
+    pre.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: the cores)")
+    pre.add_argument("--threads", type=int, default=1, help="runtime.threads of each worker (default 1)")
+    pre.add_argument("--gpu-per-worker", action="store_true",
+                     help="worker i sees only the i-th GPU (of CUDA_VISIBLE_DEVICES, else GPU i)")
+    pre.add_argument("--only", action="append", metavar="NAME", help="only the runs of this page (repeatable)")
+    pre.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -428,6 +480,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"{t['to do']} to do; about {t['minutes_left'] / 60:.1f} single-run hours left"
               + (f" ({t['unestimated']} runs without an estimate yet)" if t["unestimated"] else ""))
         return 0
+
+    if args.command == "train-plan":
+        return _train_plan(args)
 
     if args.command == "build":
         try:

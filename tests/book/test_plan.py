@@ -96,3 +96,70 @@ def test_a_started_run_counts_only_its_epochs_left(smoke_config, synthcc_smoke, 
     row = P.plan(source, "smoke", "synthcc", str(synthcc_smoke), target).iloc[0]
     assert (row["state"], row["epochs"]) == ("started", "1/2")
     assert row["minutes"] == pytest.approx(whole / 2)
+
+
+def _drop_recorded_overrides(runs: Path) -> None:
+    """Rewrite a ledger as it was before the overrides were recorded."""
+    ledger = runs / R.LEDGER
+    lines = [json.loads(line) for line in ledger.read_text().splitlines()]
+    ledger.write_text("".join(json.dumps({k: v for k, v in e.items() if k != "overrides"}) + "\n"
+                              for e in lines if e["event"] != "planned"))
+
+
+def test_plan_replays_what_a_page_asked_for_and_declared(synthcc_smoke, tmp_path, monkeypatch):
+    from rlqlib.book import experiments as X
+
+    source, root = tmp_path / "runs-smoke", str(synthcc_smoke)
+    s = X.Setting("smoke", "synthcc", root, "cpu", str(source))
+    monkeypatch.setenv(R.TAG_ENV, "fig7_analysis:1:2")
+    # (a) k = 5 is the smoke preset's own pose_k: the config alone cannot tell it was asked for
+    X.train(s, "bm+p", [0], **{"data.pose_k": 5, "epochs": 1})
+    # (b) a run the page skips at this scale (no smoke image kept) but trains at the target preset
+    X.declare(s, "tad", [0], **{"tad.subsample": 0.08})
+    monkeypatch.delenv(R.TAG_ENV)
+    assert [e["event"] for e in map(json.loads, (source / R.LEDGER).read_text().splitlines())] == ["trained", "planned"]
+
+    table = P.plan(source, "cpu", "synthcc", root, tmp_path / "runs")
+    assert table["variant"].tolist() == ["bm+p", "teacher", "tad"]  # the declared student's teacher before it
+    assert set(table["pages"]) == {"fig7_analysis"} and set(table["state"]) == {"to do"}
+    asked = {"data.pose_k": 5, "schedule.epochs": 1}
+    assert json.loads(table["overrides"].iloc[0]) == asked
+    assert json.loads(table["overrides"].iloc[2]) == {"tad.subsample": 0.08}
+    cpu = Pr.make("cpu", "bm+p", root=root, seed=0, device="cpu", **asked)
+    assert cpu.data.pose_k == 5 and table["run"].iloc[0] == P.target_dir(cpu, tmp_path).name
+    tad = Pr.make("cpu", "tad", root=root, seed=0, device="cpu", **{"tad.subsample": 0.08})
+    assert table["run"].iloc[2] == P.target_dir(tad, tmp_path).name
+    assert table["run"].iloc[1] == R.run_dir_for(Tc.resolve(Tc.teacher_config(tad)), tmp_path).name
+    # at the preset it was skipped at, the declared run (and its teacher) is not part of the plan
+    assert P.plan(source, "smoke", "synthcc", root, tmp_path / "runs")["variant"].tolist() == ["bm+p"]
+
+    # a ledger written before the overrides were recorded: k = 5 is lost (the cpu preset's k), nothing declared
+    _drop_recorded_overrides(source)
+    old = P.plan(source, "cpu", "synthcc", root, tmp_path / "runs")
+    assert old["variant"].tolist() == ["bm+p"] and json.loads(old["overrides"].iloc[0]) == {"schedule.epochs": 1}
+
+
+def test_asked_overrides_are_dotted_keys_with_the_configs_values(smoke_config):
+    from rlqlib.book.experiments import asked
+
+    overrides = {"epochs": 3, "data.image_size": (64, 32), "weights": {"triplet": 2}, "terms": ("id_cal",)}
+    cfg = smoke_config("bm", **overrides)
+    got = asked(cfg, overrides)
+    assert got == {"schedule.epochs": 3, "data.image_size": [64, 32], "weights.triplet": 2.0, "terms": ["id_cal"]}
+    again = Pr.make("smoke", "bm", root=cfg.data.root, **json.loads(json.dumps(got)))  # as the plan replays it
+    assert again == cfg and P.make_args(again) == P.make_args(cfg)
+
+
+def test_dependencies_put_the_shared_pretraining_run_before_teacher_and_student():
+    """A TAD student starting from the pretrained trunk needs the pretraining run, then its teacher (which starts from
+    the same trunk and so needs the pretraining run too); a scratch run needs nothing."""
+    from rlqlib.book import plan as P
+    from rlqlib.engine import presets, pretrain, teacher
+
+    student = presets.make("smoke", "tad", **{"model.init": "synthcc"})
+    deps = P.dependencies(student)
+    assert [d.variant for d in deps] == ["pretrain", "teacher"]
+    assert deps[0] == pretrain.pretrain_config(student) and deps[1] == teacher.teacher_config(student)
+    assert [d.variant for d in P.dependencies(deps[1])] == ["pretrain"]
+    assert P.dependencies(deps[0]) == []
+    assert P.dependencies(presets.make("smoke", "tad")) == [teacher.teacher_config(presets.make("smoke", "tad"))]

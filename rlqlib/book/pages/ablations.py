@@ -87,15 +87,18 @@ class SubsampleSweep:
 
 
 def subsample_sweep(p: Page, fractions: Sequence[float], protocol: str = "cc") -> SubsampleSweep:
-    """Train (or load) BM and TAD at each fraction of the external set that keeps an image, over the page's seeds."""
+    """Train (or load) BM and TAD at each fraction of the external set that keeps an image, over the page's seeds;
+    the fractions that keep none are declared to the book's run plan (:meth:`rlqlib.book.page.Page.declare`)."""
     cfg = p.config("tad")
     external = external_dataset(cfg.data, "external", cfg.tad.external_root)
     kept = subsample_counts([x.pid for x in external.train], fractions).set_index("fraction")
     usable = [f for f in fractions if kept.loc[f, "images"] > 0]
     runs = {"BM": p.train("bm")}
     runs.update({f"TAD {f:.0%}": p.train("tad", **{"tad.subsample": f}) for f in usable})
-    return SubsampleSweep(kept, usable, [f for f in fractions if f not in usable], runs,
-                          X.results(runs, [protocol]), protocol)
+    skipped = [f for f in fractions if f not in usable]
+    for f in skipped:  # trained at a larger scale: the book's run plan still lists them
+        p.declare("tad", **{"tad.subsample": f})
+    return SubsampleSweep(kept, usable, skipped, runs, X.results(runs, [protocol]), protocol)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,217 @@
+"""Train the book's planned runs with N worker processes before its pages execute (``make book JOBS=N``).
+
+The run plan (:func:`rlqlib.book.plan.targets`) lists every run the book trains at a preset. :func:`jobs` keeps those
+not finished yet, one per run folder (a run asked for by several pages, or a teacher shared by several students, is
+one job), and :func:`train_jobs` trains them with ``workers`` processes: each job is one ``rlq train`` process (the
+same :func:`rlqlib.engine.runs.run_or_load` path the pages take, with ``runtime.threads`` and, with ``gpus``,
+``CUDA_VISIBLE_DEVICES`` per worker), a run only once the runs it depends on have finished (a TAD student's teacher,
+:func:`rlqlib.book.plan.dependencies`, is its own job, so two workers never train the same run). The pages then only
+load::
+
+    planned = targets("runs-smoke", "cpu", "synthcc", "data/synthcc-cpu", "runs")
+    outcomes = train_jobs(jobs(planned, "runs"), "runs", workers=2)   # one Outcome per job, in job order
+
+A failed job (its log: ``<runs_dir>/logs/<run>.log``) does not stop the others; a job that depends on a failed one is
+not started. ``runtime.threads`` is not part of a run's cache key, so a run trained here is the one a page asks for (at
+``threads=1`` CPU float sums may round differently from a run trained with more threads).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rlqlib.book.plan import Planned, make_args
+from rlqlib.engine import config as C
+from rlqlib.engine import runs as R
+
+log = logging.getLogger(__name__)
+
+LOGS = "logs"  # <runs_dir>/logs/<run>.log: the output of the process that trained the run
+TAIL_LINES = 15
+#: Keys given as ``--root``, ``--dataset`` and ``--seed``, not as ``--set`` (``rlq train`` requires ``--root``).
+_NAMED = ("data.root", "data.dataset", "runtime.seed")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One run to train: its folder name in the run cache, its (unresolved) config, the folders of the runs it waits
+    for (those of its dependencies not finished yet) and the pages asking for it."""
+
+    run: str
+    config: C.ExperimentConfig
+    after: tuple[str, ...] = ()
+    pages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a job ended.
+
+    Attributes:
+        job: the job.
+        state: ``done`` (its ``metrics.json`` is in the cache) or ``failed``.
+        worker: the worker slot that ran it (None: never started, a run it depends on failed).
+        minutes: wall time of its process.
+        log: its log file (None: never started).
+        tail: the last lines of the log (failed jobs), or why it was not started.
+        started, ended: ``time.monotonic()`` when its process started and ended (NaN: never started).
+    """
+
+    job: Job
+    state: str
+    worker: int | None = None
+    minutes: float = 0.0
+    log: Path | None = None
+    tail: tuple[str, ...] = ()
+    started: float = float("nan")
+    ended: float = float("nan")
+
+
+def jobs(planned: Sequence[Planned], runs_dir: str | Path, only: Sequence[str] | None = None) -> list[Job]:
+    """The planned runs not finished in ``runs_dir``, in plan order (a run's dependencies before it); with ``only``,
+    the runs of those pages and the runs they depend on."""
+    runs_dir = Path(runs_dir)
+    todo = {p.run: p for p in planned if not (runs_dir / p.run / "metrics.json").is_file()}
+    keep: set[str] = set()
+    stack = [p.run for p in todo.values() if only is None or set(p.pages) & set(only)]
+    while stack:
+        run = stack.pop()
+        if run in todo and run not in keep:
+            keep.add(run)
+            stack.extend(todo[run].after)
+    return [Job(p.run, p.config, tuple(a for a in p.after if a in todo), p.pages)
+            for p in todo.values() if p.run in keep]
+
+
+def command(job: Job, runs_dir: str | Path, threads: int = 1, python: str = sys.executable) -> list[str]:
+    """The ``rlq train`` command line that trains ``job`` into ``runs_dir``: its config as
+    :func:`rlqlib.book.plan.make_args` (values as JSON), ``runtime.threads`` and no step bars (neither is part of
+    the run's cache key)."""
+    args = make_args(job.config)
+    cfg = job.config
+    cmd = [python, "-m", "rlqlib.cli", "-v", "train", "--variant", cfg.variant, "--preset", cfg.preset,
+           "--root", cfg.data.root, "--dataset", cfg.data.dataset, "--seed", str(cfg.runtime.seed),
+           "--out", str(runs_dir)]
+    sets = {**{k: v for k, v in args.items() if k not in _NAMED}, "runtime.threads": threads,
+            "runtime.progress": False}
+    for key, value in sets.items():
+        cmd += ["--set", f"{key}={json.dumps(value)}"]
+    return cmd
+
+
+def _tail(path: Path, n: int = TAIL_LINES) -> tuple[str, ...]:
+    text = path.read_text(errors="replace") if path.is_file() else ""
+    lines = [line.rstrip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
+    return tuple(lines[-n:])
+
+
+@dataclass
+class _Running:
+    job: Job
+    proc: subprocess.Popen
+    log: Path
+    handle: Any
+    started: float
+
+
+def train_jobs(todo: Sequence[Job], runs_dir: str | Path, workers: int = 2, threads: int = 1,
+               gpus: Sequence[str] | None = None, progress: bool = True, poll_s: float = 0.2,
+               python: str = sys.executable) -> list[Outcome]:
+    """Train ``todo`` with ``workers`` processes at a time (:func:`command`), each job once, after the jobs it
+    depends on; a failure does not stop the others (a job that depends on a failed one is not started).
+
+    Args:
+        todo: the jobs (:func:`jobs`), distinct run folders.
+        runs_dir: the run cache; logs go to ``<runs_dir>/logs/<run>.log``.
+        workers: processes at a time (worker slots 0 … workers-1).
+        threads: ``runtime.threads`` of every process.
+        gpus: with it, worker slot ``i`` sees only GPU ``gpus[i % len(gpus)]`` (``CUDA_VISIBLE_DEVICES``).
+        progress: one tqdm bar of runs (done/running/failed in its postfix).
+        poll_s: seconds between looks at the running processes.
+        python: the interpreter that runs ``rlq``.
+
+    Returns:
+        One :class:`Outcome` per job, in the order of ``todo``.
+    """
+    from tqdm.auto import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    runs_dir = Path(runs_dir)
+    if len({j.run for j in todo}) != len(todo):
+        raise ValueError("train_jobs: two jobs name the same run folder; deduplicate them (jobs() does)")
+    (runs_dir / LOGS).mkdir(parents=True, exist_ok=True)
+    names = {j.run for j in todo}
+    pending = list(todo)
+    running: dict[int, _Running] = {}
+    ended: dict[str, Outcome] = {}
+    env = {k: v for k, v in os.environ.items() if k != R.TAG_ENV}  # the pages' ledger tags are not ours
+
+    def finish(slot: int, run: _Running) -> Outcome:
+        run.handle.close()
+        now = time.monotonic()
+        ok = run.proc.returncode == 0 and (runs_dir / run.job.run / "metrics.json").is_file()
+        tail = () if ok else _tail(run.log)
+        if not ok:
+            log.warning("run %s failed (exit status %s); log: %s", run.job.run, run.proc.returncode, run.log)
+        return Outcome(run.job, "done" if ok else "failed", slot, (now - run.started) / 60, run.log, tail,
+                       run.started, now)
+
+    def next_ready() -> Job | None:
+        for job in list(pending):
+            after = [a for a in job.after if a in names]
+            failed = [a for a in after if a in ended and ended[a].state != "done"]
+            if failed:
+                pending.remove(job)
+                ended[job.run] = Outcome(job, "failed", tail=(f"not started: {', '.join(failed)} failed",))
+            elif all(a in ended for a in after):
+                pending.remove(job)
+                return job
+        return None
+
+    def start(slot: int, job: Job) -> _Running:
+        path = runs_dir / LOGS / f"{job.run}.log"
+        handle = open(path, "w")
+        slot_env = {**env, "CUDA_VISIBLE_DEVICES": gpus[slot % len(gpus)]} if gpus else env
+        proc = subprocess.Popen(command(job, runs_dir, threads, python), stdout=handle, stderr=subprocess.STDOUT,
+                                env=slot_env)
+        return _Running(job, proc, path, handle, time.monotonic())
+
+    bar = tqdm(total=len(todo), desc="planned runs", unit="run", disable=not progress)
+    shown: dict[str, int] = {}
+    try:
+        with logging_redirect_tqdm():
+            while pending or running:
+                for slot in range(workers):
+                    job = None if slot in running else next_ready()
+                    if job is not None:
+                        running[slot] = start(slot, job)
+                if not running:  # nothing could start: only jobs waiting on unfinished ones left (not expected)
+                    for job in pending:
+                        ended[job.run] = Outcome(job, "failed", tail=(f"not started: {job.after} unfinished",))
+                    pending.clear()
+                time.sleep(poll_s)
+                for slot, run in list(running.items()):
+                    if run.proc.poll() is not None:
+                        ended[run.job.run] = finish(slot, running.pop(slot))
+                done = sum(o.state == "done" for o in ended.values())
+                counts = {"done": done, "running": len(running), "failed": len(ended) - done}
+                if counts != shown:  # redraw on changes only (a log file gets every redraw)
+                    bar.update(len(ended) - bar.n)
+                    bar.set_postfix(counts)
+                    shown = counts
+    finally:
+        for run in running.values():  # interrupted: stop the workers (their checkpoints let a rerun resume)
+            run.proc.terminate()
+            run.proc.wait()
+            run.handle.close()
+        bar.close()
+    return [ended[j.run] for j in todo]
