@@ -16,7 +16,8 @@ RUNS_DIR ?= runs
 # book: JOBS>1 first trains the planned runs (make plan's list) JOBS at a time, one thread each (DEVICE=cuda: one GPU
 # each); JOBS=1 lets the pages train them one after another.
 GPUS = $(shell nvidia-smi -L 2>/dev/null | wc -l)
-JOBS ?= $(if $(filter cuda%,$(DEVICE)),$(if $(filter-out 0,$(GPUS)),$(GPUS),1),$(shell nproc))
+# The smoke preset defaults to 1: its pages would re-run the smoke book the plan is read from.
+JOBS ?= $(if $(filter smoke,$(PRESET)),1,$(if $(filter cuda%,$(DEVICE)),$(if $(filter-out 0,$(GPUS)),$(GPUS),1),$(shell nproc)))
 comma := ,
 # The smoke book behind make plan (and make book JOBS>1): every page executed once at the smoke preset, its runs here.
 SMOKE_RUNS := runs-smoke$(if $(SEEDS),-seeds-$(subst $(comma),-,$(SEEDS)))
