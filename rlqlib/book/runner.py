@@ -416,6 +416,16 @@ def _train_plan(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _plan_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments ``plan`` and ``train-plan`` share: where the run list comes from and the target setting."""
+    parser.add_argument("--from", dest="source", required=True, help="run cache of an executed book (e.g. runs-smoke)")
+    parser.add_argument("--preset", default="cpu")
+    parser.add_argument("--dataset", default="synthcc")
+    parser.add_argument("--root", default="data/synthcc-cpu")
+    parser.add_argument("--device", default=None)
+    parser.add_argument("--runs-dir", default="runs", help="the target run cache")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point (``python -m rlqlib.book.runner``); returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m rlqlib.book.runner", description=__doc__.split("\n\n")[0])
@@ -440,20 +450,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     build.add_argument("--root", default=".", help="book root (default: .)")
     plan = sub.add_parser("plan", help="the runs the book trains at a preset (from an executed smoke book), "
                                        "which are done, and the estimated time left")
-    plan.add_argument("--from", dest="source", required=True, help="run cache of an executed book (e.g. runs-smoke)")
-    plan.add_argument("--preset", default="cpu")
-    plan.add_argument("--dataset", default="synthcc")
-    plan.add_argument("--root", default="data/synthcc-cpu")
-    plan.add_argument("--device", default=None)
-    plan.add_argument("--runs-dir", default="runs", help="the target run cache")
+    _plan_arguments(plan)
     pre = sub.add_parser("train-plan", help="train the runs of the plan not done yet, N at a time, before the pages "
                                             "execute (rlqlib.book.train_plan)")
-    pre.add_argument("--from", dest="source", required=True, help="run cache of an executed book (e.g. runs-smoke)")
-    pre.add_argument("--preset", default="cpu")
-    pre.add_argument("--dataset", default="synthcc")
-    pre.add_argument("--root", default="data/synthcc-cpu")
-    pre.add_argument("--device", default=None)
-    pre.add_argument("--runs-dir", default="runs", help="the target run cache")
+    _plan_arguments(pre)
     pre.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: the cores)")
     pre.add_argument("--threads", type=int, default=1, help="runtime.threads of each worker (default 1)")
     pre.add_argument("--gpu-per-worker", action="store_true",

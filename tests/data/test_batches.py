@@ -10,19 +10,13 @@ from rlqlib.data.batches import TrainBatches
 from rlqlib.data.recolour import extended_pid2clothes
 from rlqlib.data.sampler import PKSampler
 from rlqlib.data.transforms import normalize
+from random_tensors import generator as _gen, random_images as _images
 
 # identity -> number of images; with k=4, ids 3 and 5 are up-sampled; 2+1+1+1+2+1 = 8 chunks
 COUNTS = {0: 10, 1: 7, 2: 4, 3: 2, 4: 9, 5: 1}
 PIDS = [pid for pid, n in COUNTS.items() for _ in range(n)]
 
 
-def _images(b=6, h=24, w=12, seed=0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, (b, 3, h, w), generator=g, dtype=torch.uint8)
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def test_train_batches_plain():

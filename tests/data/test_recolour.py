@@ -9,11 +9,8 @@ import pytest
 import torch
 
 from rlqlib.data.recolour import (COLOURS, LAST_COLOURS, extended_pid2clothes, recolour_clothes, sample_recolour,
+from random_tensors import generator as _gen
                                   synthetic_clothes_labels)
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def test_colours_match_matplotlib():

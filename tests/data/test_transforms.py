@@ -10,18 +10,12 @@ import torch
 from PIL import Image
 
 from rlqlib.data.transforms import ERASE_FILL, IMAGENET_MEAN, IMAGENET_STD, eval_transform, normalize, train_augment
+from random_tensors import generator as _gen, random_images as _images
 
 MEAN = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
 STD = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
 
 
-def _images(b=6, h=24, w=12, seed=0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randint(0, 256, (b, 3, h, w), generator=g, dtype=torch.uint8)
-
-
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(seed)
 
 
 def test_normalize_values():
