@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from rlqlib.data.recolour import (COLOURS, LAST_COLOURS, extended_pid2clothes, recolour_clothes, sample_recolour,
-from random_tensors import generator as _gen
                                   synthetic_clothes_labels)
+from random_tensors import generator as _gen
 
 
 def test_colours_match_matplotlib():
