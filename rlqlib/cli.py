@@ -18,6 +18,7 @@ Sub-commands (``rlq <command> --help`` for each):
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -30,20 +31,32 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
     if args.preset not in synth.PRESETS:
         raise SystemExit(f"rlq synth: unknown preset {args.preset!r}; choose from {sorted(synth.PRESETS)}")
+    cfg = synth.PRESETS[args.preset]
+    sets = _parse_sets(args.set)
+    unknown = sorted(set(sets) - {f.name for f in dataclasses.fields(cfg)} | ({"name"} & set(sets)))
+    if unknown:
+        raise SystemExit(f"rlq synth: --set {', '.join(unknown)}: not a SynthConfig field one may set; see "
+                         "rlqlib/synthcc/config.py (e.g. --set pretrain_ids=600)")
+    try:
+        cfg = dataclasses.replace(cfg, **{k: tuple(v) if isinstance(v, list) else v for k, v in sets.items()})
+    except ValueError as err:
+        raise SystemExit(f"rlq synth: {err}") from None
     out = Path(args.out)
     manifest_path = out / "synthcc.json"
     if args.if_absent and manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
-        if manifest.get("preset") == args.preset and manifest.get("seed") == args.seed:
+        if (manifest.get("preset") == args.preset and manifest.get("seed") == args.seed
+                and manifest.get("config") == synth.config_dict(cfg)):
             print(json.dumps({"out": str(out), "status": "present", **manifest.get("counts", {})}))
             return 0
         raise SystemExit(
-            f"rlq synth: {out} holds SynthCC preset={manifest.get('preset')!r} seed={manifest.get('seed')!r}, "
-            f"not preset={args.preset!r} seed={args.seed}; remove it or choose another --out"
+            f"rlq synth: {out} holds SynthCC preset={manifest.get('preset')!r} seed={manifest.get('seed')!r} with "
+            f"another configuration than preset={args.preset!r} seed={args.seed} {' '.join(args.set)}; remove it or "
+            "choose another --out"
         )
     start = time.perf_counter()
     manifest = synth.generate(
-        synth.PRESETS[args.preset], out, seed=args.seed, workers=args.workers, progress=not args.quiet
+        cfg, out, seed=args.seed, workers=args.workers, progress=not args.quiet
     )
     summary = {"out": str(out), "status": "generated", "seconds": round(time.perf_counter() - start, 1)}
     print(json.dumps({**summary, **manifest.get("counts", {})}))
@@ -161,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="same seed => byte-identical files")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--if-absent", action="store_true", help="do nothing if OUT already holds this preset/seed")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a SynthConfig field of the preset, e.g. pretrain_ids=600 (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_synth)
 

@@ -67,6 +67,27 @@ def test_synth_if_absent_keeps_existing_and_refuses_other_seed(smoke_twice, caps
         main(["synth", "--preset", "smoke", "--out", str(root), "--seed", "1", "--if-absent"])
 
 
+def test_synth_set_adds_a_pretraining_group_and_leaves_the_rest_identical(smoke_twice, tmp_path, capsys):
+    """`rlq synth --set pretrain_ids=3` writes the pretrain/ group; every other file equals the plain preset's; the
+    folder then counts as present only for the same --set, and a bad field is a one-line error."""
+    (plain, _), _ = smoke_twice
+    out = tmp_path / "with-pretrain"
+    args = ["synth", "--preset", "smoke", "--out", str(out), "--seed", "0", "--quiet", "--set", "pretrain_ids=3",
+            "--set", "pretrain_test_ids=2"]
+    assert main(args) == 0
+    digest = _digest(out)
+    group = {k for k in digest if k.startswith("pretrain/")}
+    assert group and {p.split("/")[1] for p in group} >= {"train", "query", "gallery"}
+    a, b = _digest(plain), {k: v for k, v in digest.items() if k not in group}
+    assert {k for k in a if a[k] != b.get(k)} <= {"synthcc.json", "annotations/metadata.csv"}  # + the group's rows
+    capsys.readouterr()
+    assert main(args + ["--if-absent"]) == 0 and json.loads(capsys.readouterr().out)["status"] == "present"
+    with pytest.raises(SystemExit, match="another configuration"):
+        main(["synth", "--preset", "smoke", "--out", str(out), "--seed", "0", "--if-absent"])
+    with pytest.raises(SystemExit, match="no_such_field"):
+        main(["synth", "--preset", "smoke", "--out", str(tmp_path / "x"), "--set", "no_such_field=1"])
+
+
 def test_stats_bad_root_is_a_clear_error(tmp_path):
     res = _rlq("stats", "--dataset", "ltcc", "--root", str(tmp_path / "missing"))
     assert res.returncode == 2

@@ -166,7 +166,7 @@ def plan_external(cfg: SynthConfig, seed: int, which: str) -> tuple[list[ImageSp
 # ---------------------------------------------------------------------------------------------- writing
 
 
-def _config_dict(cfg: SynthConfig) -> dict:
+def config_dict(cfg: SynthConfig) -> dict:
     """The config as plain JSON values (tuples become lists), as stored in the manifest; without a pretraining
     group the ``pretrain_*`` fields are left out (:data:`~rlqlib.synthcc.config.PRETRAIN_FIELDS`), so that such a
     manifest is the one written before they existed."""
@@ -191,7 +191,7 @@ def _check_out(out: Path, cfg: SynthConfig, seed: int) -> None:
         except (OSError, json.JSONDecodeError):
             continue
         if (m.get("format") == FORMAT and m.get("preset") == cfg.name and m.get("seed") == seed
-                and m.get("config") == _config_dict(cfg)):
+                and m.get("config") == config_dict(cfg)):
             return
     raise FileExistsError(
         f"SynthCC output {out} is not empty and does not hold SynthCC preset={cfg.name!r} seed={seed} with this "
@@ -274,7 +274,7 @@ def generate(cfg: SynthConfig, out: str | Path, seed: int = 0, workers: int | No
     specs = target + external + ntu + pretrain
     folders = FOLDERS + (PRETRAIN_FOLDERS if pretrain else ())
     manifest = {"format": FORMAT, "preset": cfg.name, "seed": seed, "image_size": list(cfg.image_size),
-                "generator_version": GENERATOR_VERSION, "config": _config_dict(cfg),
+                "generator_version": GENERATOR_VERSION, "config": config_dict(cfg),
                 "cameras": [{"camid": k, "artifact": c.artifact} for k, c in enumerate(cams["target"])]}
     (out / "synthcc.json").unlink(missing_ok=True)  # the manifest marks a finished folder: written last
     for d in (*folders, "masks/train", "annotations"):
