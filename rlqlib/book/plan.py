@@ -133,13 +133,16 @@ def cost_class(cfg: Mapping[str, Any]) -> str:
     return layout + ("+tad" if cfg["tad"]["enabled"] else "") + ("+cloth-aug" if cfg["data"]["cloth_aug"] else "")
 
 
-def _estimates(runs_dir: Path) -> tuple[dict[str, float], dict[str, float]]:
-    """Median wall minutes of the finished runs in ``runs_dir``, per variant and per :func:`cost_class`."""
+def _estimates(runs_dir: Path, preset: str) -> tuple[dict[str, float], dict[str, float]]:
+    """Median wall minutes of the finished runs of ``preset`` in ``runs_dir``, per variant and per :func:`cost_class`
+    (a run cache may hold runs of other presets too: their times say nothing about this one's)."""
     by_variant: dict[str, list[float]] = {}
     by_class: dict[str, list[float]] = {}
     for prov in runs_dir.glob("*/provenance.json"):
         if (prov.parent / "metrics.json").is_file():
             cfg = json.loads((prov.parent / "config.json").read_text())["config"]
+            if cfg.get("preset") != preset:
+                continue
             minutes = json.loads(prov.read_text())["wall_s"] / 60
             by_variant.setdefault(cfg["variant"], []).append(minutes)
             by_class.setdefault(cost_class(cfg), []).append(minutes)
@@ -209,7 +212,7 @@ def plan(source: str | Path, preset: str, dataset: str, root: str, runs_dir: str
     or for a started run of what is left; NaN: no finished run of the variant or its cost class yet).
     """
     runs_dir = Path(runs_dir)
-    per_variant, per_class = _estimates(runs_dir)
+    per_variant, per_class = _estimates(runs_dir, preset)
     rows = []
     for t in targets(source, preset, dataset, root, runs_dir, device):
         folder, cfg = runs_dir / t.run, t.config

@@ -163,3 +163,13 @@ def test_dependencies_put_the_shared_pretraining_run_before_teacher_and_student(
     assert [d.variant for d in P.dependencies(deps[1])] == ["pretrain"]
     assert P.dependencies(deps[0]) == []
     assert P.dependencies(presets.make("smoke", "tad")) == [teacher.teacher_config(presets.make("smoke", "tad"))]
+
+
+def test_estimates_come_only_from_runs_of_the_target_preset(smoke_config, synthcc_smoke, tmp_path):
+    """A run cache holding smoke runs gives no estimate for the cpu plan (their seconds say nothing about cpu runs)."""
+    source = tmp_path / "runs-smoke"
+    R.run_or_load(smoke_config("cal", epochs=1), source)  # a finished smoke cal run in the same cache
+    smoke_rows = P.plan(source, "smoke", "synthcc", str(synthcc_smoke), source)
+    cpu_rows = P.plan(source, "cpu", "synthcc", str(synthcc_smoke), source)
+    assert smoke_rows["minutes"].notna().all()
+    assert cpu_rows["minutes"].isna().all() and P.summary(cpu_rows)["unestimated"] == len(cpu_rows)
