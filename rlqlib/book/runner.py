@@ -476,9 +476,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(shown.to_string(index=False, justify="left", formatters={c: f"{{:<{shown[c].str.len().max()}}}".format
                                                        for c in ("variant", "run", "overrides", "pages")}))
         t = P.summary(table)
+        left = t["to do"] + t["started"]
+        cost = ("no time estimate yet (no finished run of this preset in the run cache)"
+                if left and t["unestimated"] == left else f"about {t['minutes_left'] / 60:.1f} single-run hours left"
+                + (f" ({t['unestimated']} runs without an estimate yet)" if t["unestimated"] else ""))
         print(f"\n{t['runs']} runs at preset {args.preset}: {t['done']} done, {t['started']} started, "
-              f"{t['to do']} to do; about {t['minutes_left'] / 60:.1f} single-run hours left"
-              + (f" ({t['unestimated']} runs without an estimate yet)" if t["unestimated"] else ""))
+              f"{t['to do']} to do; {cost}")
         return 0
 
     if args.command == "train-plan":
