@@ -270,3 +270,22 @@ def test_pretrained_weights_land_in_every_copy(monkeypatch, tmp_path):
     for layer4 in (net.cal.layers[1], net.bot.layers[1], net.pose.layers[2]):
         assert torch.equal(layer4[1].bn2.running_var, state["layer4.1.bn2.running_var"])
         assert layer4[0].conv1.stride == (1, 1)  # last stride set after loading
+
+
+def test_clothes_head_gradients_match_the_normalised_weight_form_and_weight_grad_false_sends_none():
+    cc = M.build_heads(_cfg()).clothes_classifier
+    with torch.no_grad():
+        cc.weight.mul_(torch.arange(1, 12).float()[:, None])
+    f = torch.randn(5, 256, generator=torch.Generator().manual_seed(3), requires_grad=True)
+    probe = torch.randn(5, 11, generator=torch.Generator().manual_seed(4))
+    (cc(f) * probe).sum().backward()
+    w = cc.weight.detach().clone().requires_grad_(True)
+    f2 = f.detach().clone().requires_grad_(True)
+    expect = torch.nn.functional.normalize(f2, dim=1) @ torch.nn.functional.normalize(w, dim=1).T
+    (expect * probe).sum().backward()
+    assert torch.allclose(cc.weight.grad, w.grad, atol=1e-6) and torch.allclose(f.grad, f2.grad, atol=1e-6)
+    cc.weight.grad, f.grad = None, None
+    out = cc(f, weight_grad=False)
+    assert torch.allclose(out, expect.detach(), atol=1e-6)
+    (out * probe).sum().backward()
+    assert cc.weight.grad is None and torch.allclose(f.grad, f2.grad, atol=1e-6)

@@ -85,9 +85,18 @@ class CosineClassifier(nn.Module):
             self.weight.uniform_(-1.0, 1.0)
             self.weight.div_(self.weight.norm(dim=1, keepdim=True).clamp_min(1e-12))
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Cosines (B, num_classes) of the rows of ``x`` (B, in_dim) with every class weight."""
-        return F.linear(F.normalize(x, dim=1), F.normalize(self.weight, dim=1))  # (B, num_classes)
+    def forward(self, x: Tensor, weight_grad: bool = True) -> Tensor:
+        """Cosines (B, num_classes) of the rows of ``x`` (B, in_dim) with every class weight.
+
+        ``weight_grad=False`` sends no gradient to the class weights (same values): for the passes whose weight
+        gradient the clothes optimiser discards anyway (the adversarial and TAD terms; it zeroes its gradients
+        right before its own backward), which saves normalising the (C, D) weight's backward every step.
+        """
+        weight = self.weight if weight_grad else self.weight.detach()
+        # x_n · w_c / ‖w_c‖ — the same cosines as linear(x_n, normalize(w)), without materialising the normalised
+        # (C, D) weight and its backward (C reaches 11,560 with the cloth replica's classes)
+        norms = weight.norm(dim=1).clamp_min(1e-12)  # (num_classes,)
+        return F.linear(F.normalize(x, dim=1), weight) / norms  # (B, num_classes)
 
 
 class Branch(nn.Module):

@@ -13,6 +13,7 @@ the clothes classifier, trained outside DDP on detached features, has its gradie
 
 from __future__ import annotations
 
+from functools import partial
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -152,7 +153,7 @@ def cap_step(ctx: StepContext, batch: Mapping[str, Tensor], *, cc_active: bool, 
             _average_grads(ctx.clothes_classifier, ctx.place.world_size)
         ctx.scaler_cc.step(ctx.opt_cc)
         ctx.scaler_cc.update()
-    clothes_cos = ctx.clothes_classifier(out["f_cal"]) if train_cc else None  # (M, C), updated head
+    clothes_cos = ctx.clothes_classifier(out["f_cal"], weight_grad=False) if train_cc else None  # (M, C), updated head
     gallery = {}
     if "triplet" in ctx.terms and ctx.place.world_size > 1:
         g_f, g_p = _gather_gallery(out["f_bot"], batch["pids"], ctx.place.world_size)
@@ -197,7 +198,7 @@ def tad_step(ctx: StepContext, hq_u8: Tensor, index: Tensor, *, epoch: int, step
         terms.update(L.tad_distillation(t_cal.float(), t_bot.float(), s_hq["f_cal"], s_lq["f_cal"],
                                         s_hq["f_bot"], s_lq["f_bot"]))
     if ctx.tad.self_ss:
-        terms.update(L.tad_self_supervision(s_hq, s_lq, ctx.clothes_classifier, ctx.loss_cfg))
+        terms.update(L.tad_self_supervision(s_hq, s_lq, partial(ctx.clothes_classifier, weight_grad=False), ctx.loss_cfg))
     if ctx.tad.self_mse:
         for key, feat in SELF_MSE.items():
             terms[key] = L.distill_l2(s_hq[feat], s_lq[feat])
