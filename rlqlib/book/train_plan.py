@@ -108,6 +108,21 @@ def command(job: Job, runs_dir: str | Path, threads: int = 1, python: str = sys.
     return cmd
 
 
+def bottleneck(job: Job, pending: Sequence[Job]) -> bool:
+    """Whether every job in ``pending`` waits for ``job``, directly or through another pending job: no other job can
+    start while it runs, so :func:`train_jobs` gives it every worker's threads (the shared pretraining run)."""
+    waits: dict[str, bool] = {}
+    by_run = {j.run: j for j in pending}
+
+    def waits_for(j: Job) -> bool:
+        if j.run not in waits:
+            waits[j.run] = False  # a cycle cannot occur (plan order); this only guards the recursion
+            waits[j.run] = any(a == job.run or (a in by_run and waits_for(by_run[a])) for a in j.after)
+        return waits[j.run]
+
+    return all(waits_for(j) for j in pending if j.run != job.run)
+
+
 def _tail(path: Path, n: int = TAIL_LINES) -> tuple[str, ...]:
     text = path.read_text(errors="replace") if path.is_file() else ""
     lines = [line.rstrip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
@@ -133,7 +148,8 @@ def train_jobs(todo: Sequence[Job], runs_dir: str | Path, workers: int = 2, thre
         todo: the jobs (:func:`jobs`), distinct run folders.
         runs_dir: the run cache; logs go to ``<runs_dir>/logs/<run>.log``.
         workers: processes at a time (worker slots 0 … workers-1).
-        threads: ``runtime.threads`` of every process.
+        threads: ``runtime.threads`` of every process; ``threads × workers`` for a job that every other pending
+            job waits for (:func:`bottleneck`: the shared pretraining run), started while nothing else runs.
         gpus: with it, worker slot ``i`` sees only GPU ``gpus[i % len(gpus)]`` (``CUDA_VISIBLE_DEVICES``).
         progress: one tqdm bar of runs (done/running/failed in its postfix).
         poll_s: seconds between looks at the running processes.
@@ -181,8 +197,9 @@ def train_jobs(todo: Sequence[Job], runs_dir: str | Path, workers: int = 2, thre
         path = runs_dir / LOGS / f"{job.run}.log"
         handle = open(path, "w")
         slot_env = {**env, "CUDA_VISIBLE_DEVICES": gpus[slot % len(gpus)]} if gpus else env
-        proc = subprocess.Popen(command(job, runs_dir, threads, python), stdout=handle, stderr=subprocess.STDOUT,
-                                env=slot_env)
+        alone = not running and bottleneck(job, pending)  # e.g. the shared pretraining run, before everything else
+        proc = subprocess.Popen(command(job, runs_dir, threads * workers if alone else threads, python),
+                                stdout=handle, stderr=subprocess.STDOUT, env=slot_env)
         return _Running(job, proc, path, handle, time.monotonic())
 
     bar = tqdm(total=len(todo), desc="planned runs", unit="run", disable=not progress)

@@ -97,3 +97,13 @@ def test_jobs_of_some_pages_include_the_runs_they_depend_on(smoke_config, tmp_pa
     (tmp_path / teacher.run).mkdir()
     (tmp_path / teacher.run / "metrics.json").write_text("{}")  # a finished teacher: nothing to wait for
     assert [(j.run, j.after) for j in TP.jobs(planned, tmp_path, only=["b"])] == [(tad.run, ())]
+
+
+def test_a_job_everything_waits_for_is_the_bottleneck(smoke_config):
+    cfg = smoke_config("cal")
+    pre, teacher = TP.Job("pre", cfg), TP.Job("teacher", cfg, ("pre",))
+    tad, cal = TP.Job("tad", cfg, ("teacher",)), TP.Job("cal", cfg, ("pre",))
+    assert TP.bottleneck(pre, [teacher, tad, cal])  # tad waits for it through the teacher
+    assert not TP.bottleneck(teacher, [tad, cal])  # cal can run beside the teacher
+    assert not TP.bottleneck(pre, [teacher, TP.Job("free", cfg)])
+    assert TP.bottleneck(cal, [])  # the last job: nothing else to run
