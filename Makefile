@@ -8,7 +8,7 @@ SEED ?= 0
 DEVICE ?= cpu
 DATASET ?= synthcc
 # SynthCC scale per experiment preset (the paper preset trains at 384x192 on SynthCC-large).
-SYNTH_PRESET := $(if $(filter paper,$(PRESET)),large,$(PRESET))
+SYNTH_PRESET := $(if $(filter paper,$(PRESET)),large,$(if $(filter cpu-scratch,$(PRESET)),cpu,$(PRESET)))
 DATA_ROOT ?= data/synthcc-$(SYNTH_PRESET)
 # SEEDS=0,1,2 overrides every notebook's seed list (default: 3 seeds for Tables 2 and 8, 1 elsewhere).
 SEEDS ?=
@@ -29,7 +29,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # papermill/tqdm/OpenMP: one BLAS pool per process; t-SNE is 3-6x slower with 2 OpenMP threads here.
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help setup assets browser book plan smoke-book test synth lock clean distclean
+.PHONY: help setup assets browser book plan pretrain smoke-book test synth lock clean distclean
 
 help:
 	@echo "make book   - generate SynthCC if absent, run every notebook (papermill), build the HTML book"
@@ -77,8 +77,9 @@ browser:
 # papermill runs every _toc.yml notebook into book/experiments/, then Jupyter Book renders _build/html/. With JOBS>1
 # the runs of make plan's list that are not done are trained first, JOBS processes at a time (rlqlib.book.train_plan);
 # the pages then load them (and train, one at a time, whatever that left: a failed or unplanned run).
-book: setup assets synth $(if $(filter-out 1,$(JOBS)),smoke-book)
+book: setup assets synth
 ifneq ($(JOBS),1)
+	$(MAKE) --no-print-directory -j2 smoke-book pretrain
 	$(PY) -m rlqlib.book.runner train-plan --from $(SMOKE_RUNS) --preset $(PRESET) --dataset $(DATASET) \
 	  --root $(DATA_ROOT) --device $(DEVICE) --runs-dir $(RUNS_DIR) --jobs $(JOBS) \
 	  $(if $(filter cuda%,$(DEVICE)),--gpu-per-worker) $(foreach page,$(ONLY),--only $(page)) \
@@ -95,6 +96,12 @@ smoke-book: setup
 	test -f $(SMOKE_RUNS)/.complete || { $(PY) -m rlqlib.book.runner run --preset smoke --dataset synthcc \
 	  --root data/synthcc-smoke --device cpu --runs-dir $(SMOKE_RUNS) --write-to $(SMOKE_RUNS)/pages --quiet \
 	  $(if $(SEEDS),--seeds $(SEEDS)) && touch $(SMOKE_RUNS)/.complete; }
+
+# The shared pretraining run the PRESET's runs start from (cpu: a trunk trained on SynthCC's pretraining group), if
+# any; make book trains it beside the smoke book (one thread each), before the planned runs that all wait for it.
+pretrain: setup synth
+	$(PY) -m rlqlib.book.runner pretrain --preset $(PRESET) --dataset $(DATASET) --root $(DATA_ROOT) --device $(DEVICE) \
+	  --runs-dir $(RUNS_DIR) --quiet
 
 # What the book trains at PRESET, which runs are done and the time left: the smoke book's run list replayed at PRESET.
 plan: setup synth smoke-book

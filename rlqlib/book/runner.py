@@ -17,6 +17,8 @@ Command line (``print`` is used only here)::
     python -m rlqlib.book.runner plan --from RUNS_SMOKE [--preset P --dataset D --root R --runs-dir RUNS]  (rlqlib.book.plan)
     python -m rlqlib.book.runner train-plan --from RUNS_SMOKE [... --jobs N --threads 1 --gpu-per-worker --only NAME]
         (the plan's runs not done, N at a time: rlqlib.book.train_plan)
+    python -m rlqlib.book.runner pretrain [--preset P --dataset D --root R --runs-dir RUNS --threads 1]
+        (the shared pretraining run the preset's runs start from, if any: rlqlib.engine.pretrain)
 """
 
 from __future__ import annotations
@@ -416,9 +418,35 @@ def _train_plan(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _pretrain(args: argparse.Namespace) -> int:
+    """``pretrain``: train (or find) the shared pretraining run the preset's runs start from, before anything else
+    (``make book`` runs it beside the smoke book); says so and does nothing when the preset starts from none."""
+    from dataclasses import replace
+
+    from rlqlib.book import experiments as X
+    from rlqlib.engine import pretrain as Pt
+    from rlqlib.engine import runs as R
+
+    cfg = X.config(X.Setting(args.preset, args.dataset, args.root, args.device, args.runs_dir), "id-only")
+    if not Pt.needs_pretrain(cfg):
+        print(f"preset {args.preset}: its runs start from no shared pretraining run")
+        return 0
+    pre = Pt.pretrain_config(cfg)
+    pre = replace(pre, runtime=replace(pre.runtime, threads=args.threads, progress=not args.quiet))
+    t0 = time.perf_counter()
+    run = R.run_or_load(pre, args.runs_dir)
+    print(f"pretraining run {run.dir.name}: ready ({time.perf_counter() - t0:.0f} s)")
+    return 0
+
+
 def _plan_arguments(parser: argparse.ArgumentParser) -> None:
     """The arguments ``plan`` and ``train-plan`` share: where the run list comes from and the target setting."""
     parser.add_argument("--from", dest="source", required=True, help="run cache of an executed book (e.g. runs-smoke)")
+    _setting_arguments(parser)
+
+
+def _setting_arguments(parser: argparse.ArgumentParser) -> None:
+    """The target setting: preset, dataset, its root, device and run cache."""
     parser.add_argument("--preset", default="cpu")
     parser.add_argument("--dataset", default="synthcc")
     parser.add_argument("--root", default="data/synthcc-cpu")
@@ -460,6 +488,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                      help="worker i sees only the i-th GPU (of CUDA_VISIBLE_DEVICES, else GPU i)")
     pre.add_argument("--only", action="append", metavar="NAME", help="only the runs of this page (repeatable)")
     pre.add_argument("--quiet", action="store_true", help="no progress bar")
+    pt = sub.add_parser("pretrain", help="train the shared pretraining run the preset's runs start from (if any)")
+    _setting_arguments(pt)
+    pt.add_argument("--threads", type=int, default=1, help="runtime.threads (default 1)")
+    pt.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -486,6 +518,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "train-plan":
         return _train_plan(args)
+
+    if args.command == "pretrain":
+        return _pretrain(args)
 
     if args.command == "build":
         try:

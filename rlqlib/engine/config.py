@@ -111,10 +111,13 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ValueError(f"data.train_set={d.train_set!r}; choose from {TRAIN_SETS}")
     if d.train_set == "pretrain" and d.dataset != "synthcc":
         raise ValueError(f"data.train_set='pretrain' is SynthCC's pretraining group; data.dataset={d.dataset!r}")
-    if cfg.model.init == "synthcc" and (d.dataset != "synthcc" or d.train_set == "pretrain"):
-        raise ValueError("model.init='synthcc' starts from the trunk pretrained on the SynthCC root's pretraining "
-                         f"group: it needs data.dataset='synthcc' (got {d.dataset!r}) and is not for the pretraining "
-                         "run itself (data.train_set='pretrain')")
+    if cfg.model.init == "synthcc" and d.train_set == "pretrain":
+        raise ValueError("model.init='synthcc' starts from the shared pretraining run's trunk; it is not for the "
+                         "pretraining run itself (data.train_set='pretrain')")
+    if cfg.model.init == "synthcc" and d.dataset != "synthcc" and not cfg.model.init_root:
+        raise ValueError(f"model.init='synthcc' on data.dataset={d.dataset!r}: set model.init_root to a SynthCC folder "
+                         "with a pretraining group (make synth PRESET=cpu writes data/synthcc-cpu), e.g. in the "
+                         "dataset's rlq-options.json, or use a preset that starts from scratch (cpu-scratch)")
     if d.p < 1 or d.k < 1 or min(d.image_size) < 16 or not 0.0 <= d.lq_aug <= 1.0:
         raise ValueError("data: p, k >= 1, image_size >= 16 px per side, lq_aug in [0, 1]")
     if d.clothes_labels not in CLOTHES_LABELS or (d.clothes_labels == "outfit" and d.dataset != "synthcc"):

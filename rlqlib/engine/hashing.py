@@ -26,7 +26,7 @@ from typing import Any
 
 from rlqlib.engine.config import ExperimentConfig, to_dict
 
-NOT_HASHED = ("data.root", "runtime.progress", "runtime.threads", "runtime.eval_batch_size")
+NOT_HASHED = ("data.root", "model.init_root", "runtime.progress", "runtime.threads", "runtime.eval_batch_size")
 # Keys added after runs existed, each left out of the hash while it cannot matter to the run (a field while it has
 # its original meaning, a section the run does not use), so that every earlier run keeps its cache key.
 ADDED_LATER: dict[str, Callable[[ExperimentConfig], bool]] = {

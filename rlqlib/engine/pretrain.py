@@ -5,7 +5,8 @@ A SynthCC folder generated with ``SynthConfig.pretrain_ids > 0`` holds a ``pretr
 identities disjoint from the target and external ones, a fresh outfit per image (clothes carry no identity), many
 scenes (:func:`rlqlib.synthcc.generate.plan_external`). :func:`pretrain_config` derives, from any config that needs
 it, the pretraining run (variant ``pretrain``: the id-only recipe on ``data.train_set = "pretrain"``, its length
-from :data:`rlqlib.engine.presets.PRETRAIN_PRESETS`): same preset, data root, input size, backbone (width, pooling,
+from :data:`rlqlib.engine.presets.PRETRAIN_PRESETS`): same preset, SynthCC root (``model.init_root``, else the
+target's ``data.root``: a real target dataset names a SynthCC folder there), input size, backbone (width, pooling,
 last stride, ImageNet start) and runtime, with the seed fixed to :data:`PRETRAIN_SEED` — one pretraining run for
 every seed and every variant, its P×K, schedule and losses the preset's own.
 
@@ -36,7 +37,8 @@ def pretrain_config(cfg: ExperimentConfig) -> ExperimentConfig:
     root and input size, with ``cfg``'s backbone and runtime and seed :data:`PRETRAIN_SEED` (see the module)."""
     base = make(cfg.preset, "pretrain")
     parts = {s: getattr(base, s) for s in SECTIONS}
-    parts["data"] = replace(base.data, dataset=cfg.data.dataset, root=cfg.data.root, image_size=cfg.data.image_size)
+    parts["data"] = replace(base.data, dataset="synthcc", root=cfg.model.init_root or cfg.data.root,
+                            image_size=cfg.data.image_size)
     parts["model"] = replace(base.model, backbone=cfg.model.backbone, pretrained=cfg.model.pretrained,
                              pooling=cfg.model.pooling, last_stride=cfg.model.last_stride)
     parts["runtime"] = replace(cfg.runtime, seed=PRETRAIN_SEED)

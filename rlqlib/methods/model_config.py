@@ -64,6 +64,8 @@ class ModelConfig:
             trunk copy starts from the trunk of the shared run pretrained on SynthCC's pretraining population,
             :mod:`rlqlib.engine.pretrain`, loaded by the trainer on a fresh start; BN necks and classifiers stay
             freshly initialised). Added later: hashed only when not ``scratch``.
+        init_root: the SynthCC folder whose pretraining group that run trains on; None: ``data.root`` (the target
+            is then SynthCC). A location, not hashed (the pretraining run's key enters through ``init_hash``).
         init_hash: run-cache key of that pretraining run, filled in at resolution
             (:func:`rlqlib.engine.teacher.resolve`) so that it is part of the hash; None with ``scratch``.
     """
@@ -79,6 +81,7 @@ class ModelConfig:
     pooling: str = "maxavg"
     last_stride: int = 1
     init: str = "scratch"
+    init_root: str | None = None
     init_hash: str | None = None
 
     def __post_init__(self) -> None:

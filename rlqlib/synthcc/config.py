@@ -2,7 +2,7 @@
 
 The ``pretrain_*`` fields describe an optional fourth group, a large Celeb-reID-like population disjoint from the
 target and external identities that a shared trunk is pretrained on (:func:`rlqlib.synthcc.generate.plan_external`,
-:mod:`rlqlib.engine.pretrain`). ``pretrain_ids = 0`` (every preset's default) writes no such group, and the
+:mod:`rlqlib.engine.pretrain`). ``pretrain_ids = 0`` (the default; the ``cpu`` preset has 600) writes no such group, and the
 manifest then stores the config without the ``pretrain_*`` fields (:data:`PRETRAIN_FIELDS`), so that a preset
 without it generates exactly the files it did before the group existed.
 """
@@ -82,7 +82,8 @@ PRESETS: dict[str, SynthConfig] = {
                          outfits_per_id=(2, 3), outfit_pool=8, cameras_per_outfit=(2, 2), external_train_ids=7,
                          external_test_ids=3, external_images_per_id=8, external_scenes=6, ntu_train_ids=4,
                          ntu_test_ids=2, ntu_images_per_id=6),
-    "cpu": SynthConfig(name="cpu"),
+    # the cpu preset's pretraining group: 600 identities x 10 images (a fresh outfit each), 40 test identities
+    "cpu": SynthConfig(name="cpu", pretrain_ids=600, pretrain_images_per_id=10, pretrain_test_ids=40),
     "large": SynthConfig(name="large", image_size=(256, 128), train_ids=700, test_ids=300, images_per_id=30,
                          outfits_per_id=(2, 5), outfit_pool=400, external_train_ids=630, external_test_ids=420,
                          external_images_per_id=24, external_scenes=48, ntu_train_ids=61, ntu_test_ids=45,

@@ -173,3 +173,20 @@ def test_estimates_come_only_from_runs_of_the_target_preset(smoke_config, synthc
     cpu_rows = P.plan(source, "cpu", "synthcc", str(synthcc_smoke), source)
     assert smoke_rows["minutes"].notna().all()
     assert cpu_rows["minutes"].isna().all() and P.summary(cpu_rows)["unestimated"] == len(cpu_rows)
+
+
+def test_book_pretrain_command_trains_the_shared_run_once_and_only_for_presets_that_start_from_it(
+        synthcc_smoke_pretrain, tmp_path, capsys, monkeypatch):
+    from dataclasses import replace
+
+    from rlqlib.book import runner as book
+    from rlqlib.engine import pretrain as Pt
+
+    args = ["pretrain", "--preset", "smoke", "--root", str(synthcc_smoke_pretrain), "--runs-dir", str(tmp_path)]
+    assert book.main(args) == 0 and "no shared pretraining run" in capsys.readouterr().out
+    assert not list(tmp_path.glob("pretrain-*"))
+    smoke = dict(Pr.PRESETS["smoke"])
+    monkeypatch.setitem(Pr.PRESETS, "smoke", {**smoke, "model": replace(smoke["model"], init="synthcc")})
+    assert book.main(args + ["--quiet"]) == 0
+    expect = R.run_dir_for(Pt.pretrain_config(Pr.make("smoke", "cal", root=str(synthcc_smoke_pretrain))), tmp_path)
+    assert (expect / "metrics.json").is_file() and "ready" in capsys.readouterr().out

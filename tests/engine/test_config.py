@@ -52,12 +52,24 @@ def test_schedule_fractions_scale_with_run_length():
     assert Pr.make("smoke", "bm").schedule.cc_start_epoch() == 1  # 2 epochs: adv from the second
 
 
-def test_cpu_preset_schedule_is_its_own_explicit_fractions():
-    s = Pr.make("cpu", "cal").schedule
+def test_cpu_preset_fine_tunes_the_shared_trunk_briefly_and_pretrains_with_the_scratch_schedule():
+    cfg = Pr.make("cpu", "cal")
+    assert cfg.model.init == "synthcc" and cfg.losses.adv_epsilon == Pr.CPU_ADV_EPSILON == 1.0
+    s = cfg.schedule
+    assert s.epochs == Pr.CPU_EPOCHS and s.milestones == Pr.CPU_FT_MILESTONES and s.cc_start == Pr.CPU_FT_CC_START
+    pre = Pr.make("cpu", "pretrain")
+    assert pre.model.init == "scratch" and pre.schedule.epochs == 15
+    assert pre.schedule.milestones == Pr.CPU_MILESTONES and pre.schedule.cc_start == Pr.CPU_CC_START
+    old = Pr.make("cpu-scratch", "cal")  # the cpu preset before the shared trunk, under its own name
+    assert old.model.init == "scratch" and old.losses.adv_epsilon == 0.1 and old.schedule.epochs == 15
+
+
+def test_cpu_scratch_preset_schedule_is_its_own_explicit_fractions():
+    s = Pr.make("cpu-scratch", "cal").schedule
     assert s.milestones == Pr.CPU_MILESTONES == (0.7, 0.9) and s.cc_start == Pr.CPU_CC_START == 0.5
     # 15 epochs: 0.7*15 = 10.5 -> 10 (round half to even), 0.9*15 = 13.5 -> 14, 0.5*15 = 7.5 -> 8
     assert s.epochs == 15 and s.milestone_epochs() == [10, 14] and s.cc_start_epoch() == 8
-    longer = Pr.make("cpu", "cal", epochs=20).schedule  # the fractions, not the epochs, are the preset's
+    longer = Pr.make("cpu-scratch", "cal", epochs=20).schedule  # the fractions, not the epochs, are the preset's
     assert longer.milestone_epochs() == [14, 18] and longer.cc_start_epoch() == 10
     assert Pr.make("smoke", "cal").schedule.milestones == Pr.PAPER_MILESTONES  # other presets: the paper's
     assert Pr.make("paper", "cal").schedule.cc_start == Pr.PAPER_CC_START
@@ -146,6 +158,8 @@ SYNTHCC_CPU = {"counts": {"external_gallery_ids": 40, "external_gallery_images":
     ("teacher", {}, "1d8666edae57"),
 ])
 def test_cache_keys_of_existing_runs_do_not_move(variant, overrides, key):
-    # the run folders of the book's cpu runs (runs/<variant>-<key>): a change here retrains every cached run
-    cfg = Tc.resolve(Pr.make("cpu", variant, seed=0, device="cpu", root="data/synthcc-cpu", **overrides))
+    # the run folders of the book's cpu runs before the shared trunk (runs/<variant>-<key>): the cpu-scratch preset's
+    # configs under their former preset name; a change here retrains every cached run
+    cfg = Tc.resolve(dataclasses.replace(
+        Pr.make("cpu-scratch", variant, seed=0, device="cpu", root="data/synthcc-cpu", **overrides), preset="cpu"))
     assert H.config_hash(cfg, {"data": SYNTHCC_CPU, "world_size": 1})[:12] == key

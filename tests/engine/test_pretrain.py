@@ -55,18 +55,18 @@ def test_pretrain_config_is_one_shared_run():
 
 def test_init_enters_the_hash_with_the_pretraining_hash():
     for variant in Pr.VARIANTS:  # scratch (every existing config): hashed as before (keys pinned in test_config)
-        model = H.hashed_dict(Pr.make("cpu", variant))["model"]
+        model = H.hashed_dict(Pr.make("cpu-scratch", variant))["model"]
         assert "init" not in model and "init_hash" not in model, variant
-    scratch, init = Pr.make("cpu", "bm"), Pr.make("cpu", "bm", **INIT)
+    scratch, init = Pr.make("cpu-scratch", "bm"), Pr.make("cpu-scratch", "bm", **INIT)
     r = Tc.resolve(init)
     assert r.model.init_hash == Pt.pretrain_hash(init) == H.run_hash(Pt.pretrain_config(init))
     assert H.hashed_dict(r)["model"]["init_hash"] == r.model.init_hash
     assert H.config_hash(r) != H.config_hash(Tc.resolve(scratch))
-    other = Pr.make("cpu", "bm", **INIT, **{"schedule.lr": 1e-4})  # another student of the same pretraining run
+    other = Pr.make("cpu-scratch", "bm", **INIT, **{"schedule.lr": 1e-4})  # another student of the same pretraining run
     assert Tc.resolve(other).model.init_hash == r.model.init_hash
     moved = replace(r, model=replace(r.model, init_hash="f" * 64))
     assert H.config_hash(moved) != H.config_hash(r)  # retraining the pretraining run moves its students
-    assert Tc.resolve(Pr.make("cpu", "bm", **{"model.init_hash": "x"})).model.init_hash is None
+    assert Tc.resolve(Pr.make("cpu-scratch", "bm", **{"model.init_hash": "x"})).model.init_hash is None
 
 
 def test_students_train_the_pretraining_run_first(config, tmp_path):
@@ -138,3 +138,15 @@ def test_resumed_run_does_not_reload_and_errors_are_clear(config, pretrained, tm
         T.Trainer(other, None, init_dir=init_dir).start()
     with pytest.raises(ValueError, match="init_dir"):
         T.Trainer(cfg).start()
+
+
+def test_a_real_target_names_the_synthcc_folder_of_its_pretraining_run():
+    with pytest.raises(ValueError, match="model.init_root"):
+        Pr.make("cpu", "bm", dataset="ltcc", root="/data/LTCC")
+    cfg = Pr.make("cpu", "bm", dataset="ltcc", root="/data/LTCC", **{"model.init_root": "data/synthcc-cpu"})
+    pre = Pt.pretrain_config(cfg)
+    assert (pre.data.dataset, pre.data.root, pre.data.train_set) == ("synthcc", "data/synthcc-cpu", "pretrain")
+    # a location, like data.root: the same pretraining run as a SynthCC target's on that folder
+    assert H.config_hash(pre, {"data": {}, "world_size": 1}) == H.config_hash(
+        Pt.pretrain_config(Pr.make("cpu", "bm", root="elsewhere")), {"data": {}, "world_size": 1})
+    assert "init_root" not in H.hashed_dict(Tc.resolve(cfg))["model"]

@@ -70,7 +70,8 @@ def test_pretrain_group_changes_nothing_else(synthcc_smoke, synthcc_smoke_manife
 
 
 def test_pretrain_config_validation():
-    assert all(p.pretrain_ids == 0 for p in synth.PRESETS.values())
+    assert {n: p.pretrain_ids for n, p in synth.PRESETS.items()} == {"smoke": 0, "cpu": 600, "large": 0}
+    assert (synth.PRESETS["cpu"].pretrain_images_per_id, synth.PRESETS["cpu"].pretrain_test_ids) == (10, 40)
     with pytest.raises(ValueError, match="pretrain_ids"):
         SynthConfig(pretrain_ids=-1)
     with pytest.raises(ValueError, match="pretrain_test_ids"):
