@@ -53,9 +53,10 @@ def setup_text(cfg: Any, preset: str | None = None, batch: bool = True) -> str:
     scratch, input 128×64, 15 epochs, P×K = 8×4 images per step`` (``preset`` None: without the preset prefix;
     ``batch`` False: without P×K)."""
     h, w = cfg.data.image_size
-    text = (f"`{cfg.model.backbone}` backbone "
-            f"{'from ImageNet weights' if cfg.model.pretrained else 'trained from scratch'}, input {h}×{w}, "
-            f"{cfg.schedule.epochs} epochs")
+    start = ("from ImageNet weights" if cfg.model.pretrained else
+             "from the shared trunk pretrained on SynthCC's disjoint pretraining population"
+             if getattr(cfg.model, "init", "scratch") == "synthcc" else "trained from scratch")
+    text = f"`{cfg.model.backbone}` backbone {start}, input {h}×{w}, {cfg.schedule.epochs} epochs"
     if batch:
         text += f", P×K = {cfg.data.p}×{cfg.data.k} images per step"
     return text if preset is None else f"`{preset}` preset: {text}"

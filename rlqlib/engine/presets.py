@@ -4,20 +4,27 @@
 
     cfg = make("cpu", "rlq", root="data/synthcc-cpu", seed=1, **{"schedule.epochs": 4})
 
-* **Presets** (:data:`PRESETS`): ``smoke`` (tests, seconds, SynthCC-smoke), ``cpu`` (the book's
-  default on SynthCC-cpu: 15 epochs, ~2.5 min for CAL / id-only and ~10 min for the two-branch Base Model on
-  2 idle cores; 2 threads assume no other busy process: two 2-thread processes on the 2 cores slow every
-  step 5–60×) and ``paper`` (docs/spec.md §3.11 on a GPU:
-  ResNet-50 ImageNet, 384×192, per-GPU P×K 8×4, 60 epochs, Adam 3.5e-4, fp32 as the reference).
+* **Presets** (:data:`PRESETS`): ``smoke`` (tests, seconds, SynthCC-smoke); ``cpu`` (the book's default on
+  SynthCC-cpu: every trunk copy starts from the shared pretraining run — a half-width ResNet-18 trained once on
+  SynthCC-cpu's disjoint 600-identity pretraining group, :mod:`rlqlib.engine.pretrain` — and is fine-tuned for
+  :data:`CPU_EPOCHS` epochs, CAL's ε = :data:`CPU_ADV_EPSILON`: about half a minute per CAL / identity-only run
+  and 1.5–3.5 min per two-branch run at one thread; docs/synthcc-probes.md §5 has the measurements behind each
+  choice); ``cpu-scratch`` (the former ``cpu`` preset: from scratch, 15 epochs, the reference's ε = 0.1; ~4 min
+  per CAL run, ~20 min per Base Model run) and ``paper`` (docs/spec.md §3.11 on a GPU: ResNet-50 ImageNet,
+  384×192, per-GPU P×K 8×4, 60 epochs, Adam 3.5e-4, fp32 as the reference). ``runtime.threads`` = 2 assumes no
+  other busy process (two 2-thread processes on the 2 cores slow every step 5–60×); ``make book`` trains its
+  runs with one thread each.
 * **Schedules scale with the run length**: the LR milestones (20, 40 of 60 epochs) and the start of
   the clothes classifier / adversarial loss (25 of 60) are stored as *fractions* of
   ``schedule.epochs``; :meth:`ScheduleConfig.milestone_epochs` and
   :meth:`ScheduleConfig.cc_start_epoch` round them to epochs (60 epochs ⇒ [20, 40] and 25).
-  The paper's fractions are the default (:data:`PAPER_MILESTONES`, :data:`PAPER_CC_START`). The ``cpu``
-  preset sets its own, explicitly (:data:`CPU_MILESTONES`, :data:`CPU_CC_START`): its backbone starts from
-  scratch instead of ImageNet and a run is ~1,400 steps, and with the paper's fractions the LR drops after a
-  third of the run, before the identity classifier has fitted (measured on SynthCC-cpu, 20 epochs: identity
-  loss 2.2 at the first drop and ~2.2 at the end; with the drop at 70 %: 1.5).
+  The paper's fractions are the default (:data:`PAPER_MILESTONES`, :data:`PAPER_CC_START`). ``cpu-scratch``
+  and the ``cpu`` preset's pretraining run set their own, explicitly (:data:`CPU_MILESTONES`,
+  :data:`CPU_CC_START`): the backbone starts from scratch and a run is ~1,400 steps, and with the paper's
+  fractions the LR drops after a third of the run, before the identity classifier has fitted (measured on
+  SynthCC-cpu, 20 epochs: identity loss 2.2 at the first drop and ~2.2 at the end; with the drop at 70 %: 1.5).
+  The ``cpu`` preset's 2-epoch fine-tuning has one LR drop at 75 % (epoch 2: none within the run) and the
+  clothes step and adversarial loss from epoch 1 (:data:`CPU_FT_MILESTONES`, :data:`CPU_FT_CC_START`).
 * **Variants** (:data:`VARIANTS`): config deltas for every row of the paper's Tables 2–10 plus
   ``id-only`` (identity CE only, the sanity baseline), ``teacher`` (the TAD teacher: a Base
   Model trained on the external HQ set, one clothes class per image) and ``pretrain`` (the shared pretraining
