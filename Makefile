@@ -8,7 +8,7 @@ SEED ?= 0
 DEVICE ?= cpu
 DATASET ?= synthcc
 # SynthCC scale per experiment preset (the paper preset trains at 384x192 on SynthCC-large).
-SYNTH_PRESET := $(if $(filter paper,$(PRESET)),large,$(if $(filter cpu-scratch,$(PRESET)),cpu,$(PRESET)))
+SYNTH_PRESET := $(if $(filter paper,$(PRESET)),large,$(if $(filter cpu%,$(PRESET)),cpu,$(PRESET)))
 DATA_ROOT ?= data/synthcc-$(SYNTH_PRESET)
 # SEEDS=0,1,2 overrides every notebook's seed list (default: 3 seeds for Tables 2 and 8, 1 elsewhere).
 SEEDS ?=

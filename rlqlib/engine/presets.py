@@ -9,7 +9,8 @@
   SynthCC-cpu's disjoint 600-identity pretraining group, :mod:`rlqlib.engine.pretrain` — and is fine-tuned for
   :data:`CPU_EPOCHS` epochs, CAL's ε = :data:`CPU_ADV_EPSILON`: about half a minute per CAL / identity-only run
   and 1.5–3.5 min per two-branch run at one thread; docs/synthcc-probes.md §5 has the measurements behind each
-  choice); ``cpu-scratch`` (the former ``cpu`` preset: from scratch, 15 epochs, the reference's ε = 0.1; ~4 min
+  choice); ``cpu-long`` (the same fine-tuned for 15 epochs: CAL's advantage over identity-only shows there, at
+  ~7× the training time); ``cpu-scratch`` (the former ``cpu`` preset: from scratch, 15 epochs, the reference's ε = 0.1; ~4 min
   per CAL run, ~20 min per Base Model run) and ``paper`` (docs/spec.md §3.11 on a GPU: ResNet-50 ImageNet,
   384×192, per-GPU P×K 8×4, 60 epochs, Adam 3.5e-4, fp32 as the reference). ``runtime.threads`` = 2 assumes no
   other busy process (two 2-thread processes on the 2 cores slow every step 5–60×); ``make book`` trains its
@@ -84,6 +85,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "losses": replace(LOSS_PRESETS["reference"], adv_epsilon=CPU_ADV_EPSILON),
         "runtime": RuntimeConfig(amp="bf16", channels_last=True, threads=2),
     },
+    # the cpu preset fine-tuned for 15 epochs (1,440 steps) instead of 2: CAL's advantage over identity-only shows
+    # (docs/synthcc-probes.md §5), at ~7x the training time of cpu
+    "cpu-long": {
+        "data": DataConfig(root="data/synthcc-cpu", image_size=(128, 64), p=8, k=4),
+        "model": replace(MODEL_PRESETS["cpu"], init="synthcc"),
+        "schedule": ScheduleConfig(epochs=15, milestones=CPU_MILESTONES, cc_start=CPU_CC_START),
+        "losses": replace(LOSS_PRESETS["reference"], adv_epsilon=CPU_ADV_EPSILON),
+        "runtime": RuntimeConfig(amp="bf16", channels_last=True, threads=2),
+    },
     # the cpu preset before the shared trunk: from scratch, 15 epochs (1,440 steps), the reference's epsilon
     "cpu-scratch": {
         "data": DataConfig(root="data/synthcc-cpu", image_size=(128, 64), p=8, k=4),
@@ -111,6 +121,7 @@ FIRE2_MILESTONES = (20 / 80, 40 / 80, 60 / 80)
 FIRE2_PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {"data.p": 4, "data.k": 8},
     "cpu": {"data.p": 4, "data.k": 8, "fire2.fg_start": CPU_FT_CC_START},
+    "cpu-long": {"data.p": 4, "data.k": 8, "fire2.fg_start": CPU_CC_START},
     "cpu-scratch": {"data.p": 4, "data.k": 8, "fire2.fg_start": CPU_CC_START},
     "paper": {"data.p": 4, "data.k": 8, "schedule.epochs": 80, "schedule.milestones": FIRE2_MILESTONES,
               "schedule.eval_every": 5},
@@ -122,6 +133,7 @@ _FIRE2 = {"model.variant": "fire2", "terms": (), "data.cloth_aug": False}
 PRETRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {"schedule.epochs": 1},
     "cpu": {"schedule.epochs": 15, "schedule.milestones": CPU_MILESTONES, "schedule.cc_start": CPU_CC_START},
+    "cpu-long": {"schedule.epochs": 15, "schedule.milestones": CPU_MILESTONES, "schedule.cc_start": CPU_CC_START},
     "cpu-scratch": {"schedule.epochs": 15},
     "paper": {"schedule.epochs": 60},
 }

@@ -60,6 +60,9 @@ def test_cpu_preset_fine_tunes_the_shared_trunk_briefly_and_pretrains_with_the_s
     pre = Pr.make("cpu", "pretrain")
     assert pre.model.init == "scratch" and pre.schedule.epochs == 15
     assert pre.schedule.milestones == Pr.CPU_MILESTONES and pre.schedule.cc_start == Pr.CPU_CC_START
+    long = Pr.make("cpu-long", "cal")  # the same fine-tuning, 15 epochs with the scratch schedule's fractions
+    assert long.model == cfg.model and long.losses == cfg.losses and long.schedule.epochs == 15
+    assert long.schedule.milestones == Pr.CPU_MILESTONES and long.schedule.cc_start == Pr.CPU_CC_START
     old = Pr.make("cpu-scratch", "cal")  # the cpu preset before the shared trunk, under its own name
     assert old.model.init == "scratch" and old.losses.adv_epsilon == 0.1 and old.schedule.epochs == 15
 
