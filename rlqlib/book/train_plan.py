@@ -2,7 +2,8 @@
 
 The run plan (:func:`rlqlib.book.plan.targets`) lists every run the book trains at a preset. :func:`jobs` keeps those
 not finished yet, one per run folder (a run asked for by several pages, or a teacher shared by several students, is
-one job), and :func:`train_jobs` trains them with ``workers`` processes: each job is one ``rlq train`` process (the
+one job), and :func:`train_jobs` trains them with ``workers`` processes, the runs others wait for first and then the
+costliest (:func:`cost_rank`): each job is one ``rlq train`` process (the
 same :func:`rlqlib.engine.runs.run_or_load` path the pages take, with ``runtime.threads`` and, with ``gpus``,
 ``CUDA_VISIBLE_DEVICES`` per worker), a run only once the runs it depends on have finished (a TAD student's teacher,
 :func:`rlqlib.book.plan.dependencies`, is its own job, so two workers never train the same run). The pages then only
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rlqlib.book.plan import Planned, make_args
+from rlqlib.book.plan import Planned, cost_class, make_args
 from rlqlib.engine import config as C
 from rlqlib.engine import runs as R
 
@@ -123,6 +124,14 @@ def bottleneck(job: Job, pending: Sequence[Job]) -> bool:
     return all(waits_for(j) for j in pending if j.run != job.run)
 
 
+def cost_rank(cfg: C.ExperimentConfig) -> int:
+    """A coarse rank of a run's cost per epoch (:func:`rlqlib.book.plan.cost_class`: a TAD pass 2, two branches 2, the
+    recoloured replica 1): :func:`train_jobs` starts the costly runs first, so that the last runs, which one worker
+    finishes while the other idles, are short ones."""
+    cls = cost_class(C.to_dict(cfg))
+    return 2 * ("+tad" in cls) + 2 * cls.startswith("two-branch") + ("+cloth-aug" in cls)
+
+
 def _tail(path: Path, n: int = TAIL_LINES) -> tuple[str, ...]:
     text = path.read_text(errors="replace") if path.is_file() else ""
     lines = [line.rstrip() for line in text.replace("\r", "\n").splitlines() if line.strip()]
@@ -182,6 +191,7 @@ def train_jobs(todo: Sequence[Job], runs_dir: str | Path, workers: int = 2, thre
                        run.started, now)
 
     def next_ready() -> Job | None:
+        ready = []
         for job in list(pending):
             after = [a for a in job.after if a in names]
             failed = [a for a in after if a in ended and ended[a].state != "done"]
@@ -189,9 +199,13 @@ def train_jobs(todo: Sequence[Job], runs_dir: str | Path, workers: int = 2, thre
                 pending.remove(job)
                 ended[job.run] = Outcome(job, "failed", tail=(f"not started: {', '.join(failed)} failed",))
             elif all(a in ended for a in after):
-                pending.remove(job)
-                return job
-        return None
+                ready.append(job)
+        if not ready:
+            return None
+        waited_for = {a for j in pending for a in j.after}
+        job = min(ready, key=lambda j: (j.run not in waited_for, -cost_rank(j.config)))  # stable: plan order
+        pending.remove(job)
+        return job
 
     def start(slot: int, job: Job) -> _Running:
         path = runs_dir / LOGS / f"{job.run}.log"

@@ -107,3 +107,9 @@ def test_a_job_everything_waits_for_is_the_bottleneck(smoke_config):
     assert not TP.bottleneck(teacher, [tad, cal])  # cal can run beside the teacher
     assert not TP.bottleneck(pre, [teacher, TP.Job("free", cfg)])
     assert TP.bottleneck(cal, [])  # the last job: nothing else to run
+
+
+def test_costly_runs_rank_first_and_a_tad_student_outranks_its_base_model(smoke_config):
+    ranks = {v: TP.cost_rank(smoke_config(v)) for v in ("id-only", "cal", "bm", "tad", "rlq", "teacher", "fire2")}
+    assert ranks["rlq"] == ranks["tad"] == 5 > ranks["bm"] == 3 > ranks["teacher"] == 2 > ranks["cal"] == 0
+    assert ranks["id-only"] == ranks["fire2"] == 0
