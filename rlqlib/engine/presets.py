@@ -8,7 +8,7 @@
   SynthCC-cpu: every trunk copy starts from the shared pretraining run — a half-width ResNet-18 trained once on
   SynthCC-cpu's disjoint 600-identity pretraining group, :mod:`rlqlib.engine.pretrain` — and is fine-tuned for
   :data:`CPU_EPOCHS` epochs, CAL's ε = :data:`CPU_ADV_EPSILON`: about half a minute per CAL / identity-only run
-  and 1.5–3.5 min per two-branch run at one thread; docs/synthcc-probes.md §5 has the measurements behind each
+  and 1.5–3.5 min per two-branch run at one thread; docs/synthcc-probes.md §4 has the measurements behind each
   choice); ``cpu-long`` (the same fine-tuned for 15 epochs: CAL's advantage over identity-only shows there, at
   ~7× the training time); ``cpu-scratch`` (the former ``cpu`` preset: from scratch, 15 epochs, the reference's ε = 0.1; ~4 min
   per CAL run, ~20 min per Base Model run) and ``paper`` (docs/spec.md §3.11 on a GPU: ResNet-50 ImageNet,
@@ -63,7 +63,7 @@ CPU_CC_START = 0.5
 # cpu preset (the book's default since the decisive-book issue): every trunk copy starts from the shared pretraining
 # run (model.init = "synthcc", trained once on SynthCC-cpu's disjoint 600-identity pretraining group), as the paper's
 # runs start from ImageNet weights; short target runs (fine-tuning); CAL's epsilon chosen on a development SynthCC
-# (generator seed 100, never the book's test identities): docs/synthcc-probes.md §5.
+# (generator seed 100, never the book's test identities): docs/synthcc-probes.md §4.
 CPU_EPOCHS = 2
 CPU_FT_MILESTONES = (0.75,)
 CPU_FT_CC_START = 0.5
@@ -86,7 +86,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "runtime": RuntimeConfig(amp="bf16", channels_last=True, threads=2),
     },
     # the cpu preset fine-tuned for 15 epochs (1,440 steps) instead of 2: CAL's advantage over identity-only shows
-    # (docs/synthcc-probes.md §5), at ~7x the training time of cpu
+    # (docs/synthcc-probes.md §4), at ~7x the training time of cpu
     "cpu-long": {
         "data": DataConfig(root="data/synthcc-cpu", image_size=(128, 64), p=8, k=4),
         "model": replace(MODEL_PRESETS["cpu"], init="synthcc"),
