@@ -10,6 +10,7 @@ import pytest
 
 from rlqlib.engine import config as C
 from rlqlib.engine import presets as Pr
+from rlqlib.engine import pretrain as Pt
 from rlqlib.engine import teacher as Tc
 from rlqlib.book import plan as P
 from rlqlib.engine import runs as R
@@ -120,23 +121,27 @@ def test_plan_replays_what_a_page_asked_for_and_declared(synthcc_smoke, tmp_path
     assert [e["event"] for e in map(json.loads, (source / R.LEDGER).read_text().splitlines())] == ["trained", "planned"]
 
     table = P.plan(source, "cpu", "synthcc", root, tmp_path / "runs")
-    assert table["variant"].tolist() == ["bm+p", "teacher", "tad"]  # the declared student's teacher before it
+    # the cpu preset's runs start from the shared pretraining run: it comes first; the declared student's teacher
+    # comes before the student
+    assert table["variant"].tolist() == ["pretrain", "bm+p", "teacher", "tad"]
     assert set(table["pages"]) == {"fig7_analysis"} and set(table["state"]) == {"to do"}
     asked = {"data.pose_k": 5, "schedule.epochs": 1}
-    assert json.loads(table["overrides"].iloc[0]) == asked
-    assert json.loads(table["overrides"].iloc[2]) == {"tad.subsample": 0.08}
+    assert json.loads(table["overrides"].iloc[1]) == asked
+    assert json.loads(table["overrides"].iloc[3]) == {"tad.subsample": 0.08}
     cpu = Pr.make("cpu", "bm+p", root=root, seed=0, device="cpu", **asked)
-    assert cpu.data.pose_k == 5 and table["run"].iloc[0] == P.target_dir(cpu, tmp_path).name
+    assert cpu.data.pose_k == 5 and table["run"].iloc[1] == P.target_dir(cpu, tmp_path).name
+    assert table["run"].iloc[0] == R.run_dir_for(Pt.pretrain_config(cpu), tmp_path).name
     tad = Pr.make("cpu", "tad", root=root, seed=0, device="cpu", **{"tad.subsample": 0.08})
-    assert table["run"].iloc[2] == P.target_dir(tad, tmp_path).name
-    assert table["run"].iloc[1] == R.run_dir_for(Tc.resolve(Tc.teacher_config(tad)), tmp_path).name
+    assert table["run"].iloc[3] == P.target_dir(tad, tmp_path).name
+    assert table["run"].iloc[2] == R.run_dir_for(Tc.resolve(Tc.teacher_config(tad)), tmp_path).name
     # at the preset it was skipped at, the declared run (and its teacher) is not part of the plan
     assert P.plan(source, "smoke", "synthcc", root, tmp_path / "runs")["variant"].tolist() == ["bm+p"]
 
     # a ledger written before the overrides were recorded: k = 5 is lost (the cpu preset's k), nothing declared
     _drop_recorded_overrides(source)
     old = P.plan(source, "cpu", "synthcc", root, tmp_path / "runs")
-    assert old["variant"].tolist() == ["bm+p"] and json.loads(old["overrides"].iloc[0]) == {"schedule.epochs": 1}
+    assert old["variant"].tolist() == ["pretrain", "bm+p"]
+    assert json.loads(old["overrides"].iloc[1]) == {"schedule.epochs": 1}
 
 
 def test_asked_overrides_are_dotted_keys_with_the_configs_values(smoke_config):

@@ -244,8 +244,10 @@ def test_schedule_is_the_reference_warmup_multistep():
     assert lr[40] == pytest.approx(3.5e-6) and lr[60] == lr[79] == pytest.approx(3.5e-7)
     assert cfg.fire2.fg_start_epoch(80) == 25 and (cfg.data.p, cfg.data.k) == (4, 8)
     assert cfg.schedule.eval_every == 5 and cfg.model.pretrained and cfg.data.image_size == (384, 192)
-    cpu = Pr.make("cpu", "fire2")
-    assert cpu.fire2.fg_start_epoch(15) == 8 and cpu.schedule.milestone_epochs() == [10, 14]
+    scratch = Pr.make("cpu-scratch", "fire2")  # 15 epochs from scratch: the scratch fractions
+    assert scratch.fire2.fg_start_epoch(15) == 8 and scratch.schedule.milestone_epochs() == [10, 14]
+    cpu = Pr.make("cpu", "fire2")  # 2-epoch fine-tuning: stage 2 from epoch 1, where CAL's clothes step starts
+    assert cpu.fire2.fg_start_epoch(2) == cpu.schedule.cc_start_epoch() == 1 and cpu.model.init == "synthcc"
 
 
 def test_augment_is_a_window_of_the_zero_padded_image():
