@@ -37,7 +37,7 @@ help:
 	@echo "make plan   - the runs make book trains at PRESET, which are done, and the time left"
 	@echo "make book JOBS=N - first train the planned runs N at a time (default: the cores; DEVICE=cuda: the GPUs)"
 	@echo "make pose-env - optional MediaPipe pose estimator environment (.venv-pose)"
-	@echo "variables: PRESET=smoke|cpu|paper DATASET=$(DATASET) DATA_ROOT=$(DATA_ROOT) DEVICE=$(DEVICE) SEEDS=0,1,2 RUNS_DIR=$(RUNS_DIR) ONLY=<notebook> JOBS=$(JOBS)"
+	@echo "variables: PRESET=smoke|cpu|cpu-long|cpu-scratch|paper DATASET=$(DATASET) DATA_ROOT=$(DATA_ROOT) DEVICE=$(DEVICE) SEEDS=0,1,2 RUNS_DIR=$(RUNS_DIR) ONLY=<notebook> JOBS=$(JOBS)"
 
 # The virtual environment, from the pinned lock. Re-created when the lock or pyproject changes.
 $(VENV)/.stamp: requirements-lock.txt pyproject.toml

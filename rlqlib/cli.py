@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", required=True,
                    help="e.g. cal, id-only, bm, cap, tad, rlq, teacher; FIRe²: fire2, fire2-ffm-only, fire2-far-only "
                         "(rlqlib.engine.presets.VARIANTS)")
-    p.add_argument("--preset", default="cpu", help="smoke | cpu | paper")
+    p.add_argument("--preset", default="cpu", help="smoke | cpu | cpu-long | cpu-scratch | paper")
     p.add_argument("--dataset", default="synthcc", help="target dataset (synthcc, ltcc, prcc, ...)")
     p.add_argument("--root", required=True, help="dataset folder")
     p.add_argument("--seed", type=int, default=0)
