@@ -368,6 +368,8 @@ def test_page_renders_offline(page: str, built_book: Path, book_server: _Server,
             assert "<img" in dom, f"{page}: the notebook shows a figure; the page has no <img>"
         if expected["widget"]:
             assert re.search(r"class=\"[^\"]*\bwidget-", dom), f"{page}: widgets did not render (offline)"
+            local = _dump_dom(html_file.resolve().as_uri(), tmp_path / "profile-file")  # the README's way
+            assert re.search(r"class=\"[^\"]*\bwidget-", local), f"{page}: widgets did not render from file://"
 
 
 def test_page_title(tmp_path: Path) -> None:
