@@ -69,6 +69,13 @@ CPU_FT_MILESTONES = (0.75,)
 CPU_FT_CC_START = 0.5
 CPU_ADV_EPSILON = 1.0
 
+_CPU_DATA = DataConfig(root="data/synthcc-cpu", image_size=(128, 64), p=8, k=4)
+_CPU_RUNTIME = RuntimeConfig(amp="bf16", channels_last=True, threads=2)
+_CPU_15_EPOCHS = ScheduleConfig(epochs=15, milestones=CPU_MILESTONES, cc_start=CPU_CC_START)
+# what cpu and cpu-long share: the SynthCC-pretrained trunk and CAL's epsilon (they differ in the schedule only)
+_CPU_FINE_TUNE = {"data": _CPU_DATA, "model": replace(MODEL_PRESETS["cpu"], init="synthcc"),
+                  "losses": replace(LOSS_PRESETS["reference"], adv_epsilon=CPU_ADV_EPSILON), "runtime": _CPU_RUNTIME}
+
 PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {
         "data": DataConfig(root="data/synthcc-smoke", image_size=(64, 32), p=4, k=4, pose_k=5,
@@ -77,30 +84,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "schedule": ScheduleConfig(epochs=2),
         "runtime": RuntimeConfig(progress=False, eval_batch_size=64, threads=1),
     },
-    "cpu": {
-        "data": DataConfig(root="data/synthcc-cpu", image_size=(128, 64), p=8, k=4),
-        "model": replace(MODEL_PRESETS["cpu"], init="synthcc"),
-        # CPU_EPOCHS x 96 P×K steps on SynthCC-cpu from the pretrained trunk: ~0.1 s/step (CAL), ~0.4 s/step (BM)
-        "schedule": ScheduleConfig(epochs=CPU_EPOCHS, milestones=CPU_FT_MILESTONES, cc_start=CPU_FT_CC_START),
-        "losses": replace(LOSS_PRESETS["reference"], adv_epsilon=CPU_ADV_EPSILON),
-        "runtime": RuntimeConfig(amp="bf16", channels_last=True, threads=2),
-    },
+    # CPU_EPOCHS x 96 P×K steps on SynthCC-cpu from the pretrained trunk: ~0.1 s/step (CAL), ~0.4 s/step (BM)
+    "cpu": {**_CPU_FINE_TUNE, "schedule": ScheduleConfig(epochs=CPU_EPOCHS, milestones=CPU_FT_MILESTONES,
+                                                          cc_start=CPU_FT_CC_START)},
     # the cpu preset fine-tuned for 15 epochs (1,440 steps) instead of 2: CAL's advantage over identity-only shows
     # (docs/synthcc-probes.md §4), at ~7x the training time of cpu
-    "cpu-long": {
-        "data": DataConfig(root="data/synthcc-cpu", image_size=(128, 64), p=8, k=4),
-        "model": replace(MODEL_PRESETS["cpu"], init="synthcc"),
-        "schedule": ScheduleConfig(epochs=15, milestones=CPU_MILESTONES, cc_start=CPU_CC_START),
-        "losses": replace(LOSS_PRESETS["reference"], adv_epsilon=CPU_ADV_EPSILON),
-        "runtime": RuntimeConfig(amp="bf16", channels_last=True, threads=2),
-    },
-    # the cpu preset before the shared trunk: from scratch, 15 epochs (1,440 steps), the reference's epsilon
-    "cpu-scratch": {
-        "data": DataConfig(root="data/synthcc-cpu", image_size=(128, 64), p=8, k=4),
-        "model": MODEL_PRESETS["cpu"],
-        "schedule": ScheduleConfig(epochs=15, milestones=CPU_MILESTONES, cc_start=CPU_CC_START),
-        "runtime": RuntimeConfig(amp="bf16", channels_last=True, threads=2),
-    },
+    "cpu-long": {**_CPU_FINE_TUNE, "schedule": _CPU_15_EPOCHS},
+    # the cpu preset before the shared trunk: from scratch, 15 epochs, the reference's epsilon
+    "cpu-scratch": {"data": _CPU_DATA, "model": MODEL_PRESETS["cpu"], "schedule": _CPU_15_EPOCHS,
+                    "runtime": _CPU_RUNTIME},
     "paper": {
         "data": DataConfig(root="data/synthcc-large", image_size=(384, 192), p=8, k=4),
         "model": MODEL_PRESETS["paper"],
@@ -120,9 +112,9 @@ _TAD_ON = {"tad.enabled": True}
 FIRE2_MILESTONES = (20 / 80, 40 / 80, 60 / 80)
 FIRE2_PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {"data.p": 4, "data.k": 8},
-    "cpu": {"data.p": 4, "data.k": 8, "fire2.fg_start": CPU_FT_CC_START},
-    "cpu-long": {"data.p": 4, "data.k": 8, "fire2.fg_start": CPU_CC_START},
-    "cpu-scratch": {"data.p": 4, "data.k": 8, "fire2.fg_start": CPU_CC_START},
+    # cpu presets: stage 2 starts where the preset's clothes step starts
+    **{name: {"data.p": 4, "data.k": 8, "fire2.fg_start": PRESETS[name]["schedule"].cc_start}
+       for name in ("cpu", "cpu-long", "cpu-scratch")},
     "paper": {"data.p": 4, "data.k": 8, "schedule.epochs": 80, "schedule.milestones": FIRE2_MILESTONES,
               "schedule.eval_every": 5},
 }
@@ -132,9 +124,9 @@ _FIRE2 = {"model.variant": "fire2", "terms": (), "data.cloth_aug": False}
 # the pretraining group itself are the SynthCC folder's (SynthConfig.pretrain_*).
 PRETRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {"schedule.epochs": 1},
-    "cpu": {"schedule.epochs": 15, "schedule.milestones": CPU_MILESTONES, "schedule.cc_start": CPU_CC_START},
-    "cpu-long": {"schedule.epochs": 15, "schedule.milestones": CPU_MILESTONES, "schedule.cc_start": CPU_CC_START},
-    "cpu-scratch": {"schedule.epochs": 15},
+    # cpu presets: the from-scratch schedule (the pretraining run starts from scratch)
+    **{name: {"schedule.epochs": 15, "schedule.milestones": CPU_MILESTONES, "schedule.cc_start": CPU_CC_START}
+       for name in ("cpu", "cpu-long", "cpu-scratch")},
     "paper": {"schedule.epochs": 60},
 }
 
