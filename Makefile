@@ -25,6 +25,7 @@ SMOKE_RUNS := runs-smoke$(if $(SEEDS),-seeds-$(subst $(comma),-,$(SEEDS)))
 ONLY ?=
 BOOKFLAGS ?=
 CHROMIUM := /usr/bin/chromium
+CHROMEDRIVER := /usr/bin/chromedriver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # papermill/tqdm/OpenMP: one BLAS pool per process; t-SNE is 3-6x slower with 2 OpenMP threads here.
 export PYTHONUNBUFFERED := 1
@@ -63,13 +64,14 @@ else
 	@test -d "$(DATA_ROOT)" || { echo "error: DATA_ROOT=$(DATA_ROOT) does not exist; DATASET=$(DATASET) is read from there (see README, Real datasets)" >&2; exit 1; }
 endif
 
-# The widget/MathJax JavaScript the HTML needs offline, from npm into the git-ignored _widgets/ (idempotent).
-assets:
-	scripts/vendor_assets.sh
+# The widget/MathJax JavaScript the HTML needs offline (npm, and anywidget's front-end from .venv) into the git-ignored
+# _widgets/ (idempotent).
+assets: setup
+	VENDOR_PY=$(PY) scripts/vendor_assets.sh
 
-# Headless Chromium for the browser tests (Debian packages), only when missing.
+# Headless Chromium and its WebDriver for the browser tests (Debian packages), only when missing.
 browser:
-	@if [ -x $(CHROMIUM) ]; then echo "browser: $(CHROMIUM) present"; else \
+	@if [ -x $(CHROMIUM) ] && [ -x $(CHROMEDRIVER) ]; then echo "browser: $(CHROMIUM) and $(CHROMEDRIVER) present"; else \
 	  $(SUDO) apt-get update -q && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver; \
 	fi

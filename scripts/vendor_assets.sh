@@ -5,6 +5,9 @@
 #   mathjax@3.2.2                         es5/tex-chtml.js and what it loads at run time:
 #                                         output/ (CHTML fonts), input/ (TeX extensions, autoloaded),
 #                                         ui/ (menu), a11y/ and sre/ (accessibility, loaded on demand)
+#   anywidget (the pinned PyPI package)   nbextension/index.js: its front-end as an AMD module, copied from the
+#                                         virtualenv (VENDOR_PY, default .venv/bin/python), which the widget
+#                                         manager loads for the book's explorers (rlqlib.book.explorers)
 # into the git-ignored _widgets/ folder (served as _static/ by Sphinx via html_static_path).
 #
 # Idempotent: when every expected file is present and DEST/.vendored holds this script's stamp, it does
@@ -17,12 +20,17 @@ set -euo pipefail
 HTML_MANAGER="@jupyter-widgets/html-manager@1.0.15"
 REQUIREJS="requirejs@2.3.8"
 MATHJAX="mathjax@3.2.2"
-# Written to DEST/.vendored; a folder with another stamp (other versions, older layout) is re-vendored.
-# Bump the layout number when this script changes what it writes.
-STAMP="$HTML_MANAGER $REQUIREJS $MATHJAX layout-2"
-
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 dest="${1:-$(cd "$here/.." && pwd)/_widgets}"
+py="${VENDOR_PY:-$(cd "$here/.." && pwd)/.venv/bin/python}"
+anywidget_dir="$("$py" -c 'import anywidget, pathlib; print(pathlib.Path(anywidget.__file__).parent)' 2>/dev/null)" || {
+  echo "vendor_assets: cannot import anywidget with $py; run 'make setup' first (or set VENDOR_PY)" >&2; exit 1; }
+anywidget_version="$("$py" -c 'import anywidget; print(anywidget.__version__)')"
+anywidget_license="$("$py" -c 'import importlib.metadata as m; d = m.distribution("anywidget"); print(next(str(d.locate_file(f)) for f in d.files if f.name == "LICENSE"))')"
+
+# Written to DEST/.vendored; a folder with another stamp (other versions, older layout) is re-vendored.
+# Bump the layout number when this script changes what it writes.
+STAMP="$HTML_MANAGER $REQUIREJS $MATHJAX anywidget@$anywidget_version layout-3"
 
 # What must exist after vendoring (relative to DEST). The woff-v2 fonts are the ones CHTML loads.
 expected=(
@@ -41,6 +49,8 @@ expected=(
   LICENSES/requirejs.package.json
   LICENSES/mathjax.package.json
   LICENSES/mathjax.LICENSE
+  anywidget/index.js
+  LICENSES/anywidget.LICENSE
 )
 
 missing() {  # folder -> the expected files it lacks, one a line
@@ -86,10 +96,12 @@ cp "$hm"/dist/*.{woff2,woff,ttf,eot,svg} "$stage/"
 # *page*. This config, loaded before require.js, resolves them all to _static/.
 cat > "$stage/widgets-require-config.js" <<'JS'
 // Written by scripts/vendor_assets.sh; loaded before require.js. Resolves the @jupyter-widgets modules that
-// embed-amd.js defines to the folder of this script (_static/), so the fonts they bundle load from there.
+// embed-amd.js defines to the folder of this script (_static/), so the fonts they bundle load from there, and
+// anywidget's front-end module (the book's explorers) to its vendored copy.
 var require = (function () {
   var here = document.currentScript.src.replace(/\/[^/]*$/, "");
-  return {paths: {"@jupyter-widgets": here, "@jupyter-widgets/html-manager/dist": here}};
+  return {paths: {"@jupyter-widgets": here, "@jupyter-widgets/html-manager/dist": here,
+                  "anywidget": here + "/anywidget/index"}};  // before the manager's CDN fallback
 })();
 JS
 cp "$rq/require.js" "$stage/"
@@ -101,6 +113,10 @@ cp "$hm/dist/embed.js.LICENSE.txt" "$stage/LICENSES/html-manager.bundled-notices
 cp "$rq/package.json" "$stage/LICENSES/requirejs.package.json"
 cp "$mj/package.json" "$stage/LICENSES/mathjax.package.json"
 cp "$mj/LICENSE" "$stage/LICENSES/mathjax.LICENSE"
+# anywidget (MIT): its AMD front-end, which imports each widget's ES module from the saved state (a blob: URL).
+mkdir -p "$stage/anywidget"
+cp "$anywidget_dir/nbextension/index.js" "$stage/anywidget/index.js"
+cp "$anywidget_license" "$stage/LICENSES/anywidget.LICENSE"
 
 gone="$(missing "$stage")"
 if [[ -n "$gone" ]]; then

@@ -37,4 +37,4 @@ from rlqlib.book.pages.match_report import match_report
 from rlqlib.book.pages.pose_clusters import cluster_size_shares, pose_cluster_study
 from rlqlib.book.pages.robustness import clean_sources, clean_table, robustness
 from rlqlib.book.pages.severity import severity_sweep
-from rlqlib.book.widgets import identity_browser
+from rlqlib.book.explorers import identity_browser

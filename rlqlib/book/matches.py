@@ -1,8 +1,8 @@
 """The match explorer's computations: protocol-aware rankings of two models, per-query tables and filters.
 
 The ranking is the evaluation's (:mod:`rlqlib.engine.evaluate`): distance ascending, ties by gallery index, and the
-protocol's junk items (same identity and same camera; under ``cc`` also same clothes) removed. :mod:`rlqlib.book.widgets`
-wires these into the interactive explorer and the static figure.
+protocol's junk items (same identity and same camera; under ``cc`` also same clothes) removed.
+:mod:`rlqlib.book.explorers` (the interactive explorer) and :mod:`rlqlib.book.match_figure` (the static figure) use them.
 """
 
 from __future__ import annotations

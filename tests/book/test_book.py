@@ -25,6 +25,7 @@ from queue import Empty
 import nbformat
 import pytest
 
+from browser import cells, choose, chromium, remote, requests, wait_for
 from rlqlib.book import runner as book
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,6 +35,8 @@ TOC_NOTEBOOKS = book.toc_notebooks(TOC, REPO / "book" / "experiments")
 TOC_PAGES = [str(Path(page).with_suffix("")) for page in book.toc_pages(TOC)]
 SMOKE_PARAMETERS = {"preset": "smoke", "dataset": "synthcc", "device": "cpu", "seed": 0, "seeds": [0]}
 CHROMIUM = Path(os.environ.get("RLQ_CHROMIUM", "/usr/bin/chromium"))
+#: A rendered widget view: ipywidgets controls (``widget-*``) or the book's explorers (``rlqx-*``).
+WIDGET_CLASS = r"class=\"[^\"]*\b(?:widget-|rlqx-)"
 
 
 # --------------------------------------------------------------------------------------------- static checks
@@ -367,9 +370,52 @@ def test_page_renders_offline(page: str, built_book: Path, book_server: _Server,
         if expected["figure"]:
             assert "<img" in dom, f"{page}: the notebook shows a figure; the page has no <img>"
         if expected["widget"]:
-            assert re.search(r"class=\"[^\"]*\bwidget-", dom), f"{page}: widgets did not render (offline)"
+            assert re.search(WIDGET_CLASS, dom), f"{page}: widgets did not render (offline)"
             local = _dump_dom(html_file.resolve().as_uri(), tmp_path / "profile-file")  # the README's way
-            assert re.search(r"class=\"[^\"]*\bwidget-", local), f"{page}: widgets did not render from file://"
+            assert re.search(WIDGET_CLASS, local), f"{page}: widgets did not render from file://"
+
+
+def _open(driver, url: str, css: str):
+    """Load ``url`` and wait until ``css`` exists (an explorer drawn from its saved state)."""
+    driver.get(url)
+    return wait_for(driver, css, timeout=60)
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("scheme", ["file", "http"])
+def test_explorers_interact_offline(scheme: str, built_book: Path, book_server: _Server, tmp_path: Path) -> None:
+    """The built explorer pages work without a kernel and without the network, opened as files (the README's way)
+    and served: a filter and another query change the shown gallery; pointing at a t-SNE dot shows its images."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    html = built_book / "_build" / "html" / "book" / "experiments"
+    url = {"file": lambda name: (html / f"{name}.html").resolve().as_uri(),
+           "http": lambda name: f"{book_server.url}/book/experiments/{name}.html"}[scheme]
+    with chromium(tmp_path / "profile") as driver:
+        _open(driver, url("explore_matches"), '[data-role="gallery-a"] [data-cell]')
+        count = driver.find_element(By.CSS_SELECTOR, '[data-role="count"]')
+        total, shown = count.text, cells(driver, "gallery-a")
+        queries = [o.get_attribute("value") for o in driver.find_elements(By.CSS_SELECTOR, 'select[data-role="query"] option')]
+        views = {tuple(shown)}
+        for q in queries[1:]:
+            choose(driver, "query", q)
+            views.add(tuple(cells(driver, "gallery-a")))
+        assert len(views) > 1, "picking other queries never changed the shown gallery"
+        choose(driver, "query", queries[0])
+        shown = cells(driver, "gallery-a")
+        changed = []
+        for outcome in ("both", "a_only", "b_only", "neither"):
+            choose(driver, "filter-outcome", outcome)
+            changed.append((count.text != total, cells(driver, "gallery-a") != shown))
+        assert any(c for c, _ in changed) and any(g for _, g in changed), f"the top-1 filter changed nothing: {changed}"
+        assert not remote(requests(driver)), f"explore_matches ({scheme}) requested the network"
+
+        _open(driver, url("fig6_tsne"), ".rlqx-tsne circle")
+        dot = driver.find_elements(By.CSS_SELECTOR, ".rlqx-tsne circle")[-1]  # an LQ twin
+        ActionChains(driver).move_to_element(dot).perform()
+        assert len(cells(driver, "detail")) == 2, "pointing at a t-SNE dot did not show its HQ image and LQ twin"
+        assert not remote(requests(driver)), f"fig6_tsne ({scheme}) requested the network"
 
 
 def test_page_title(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ synthetic LQ twins, embedded by every model, scored with :func:`rlqlib.book.anal
     pairs = lq_pairs(s, runs, "BM+TAD")            # images, artifacts, each model's (HQ, LQ) features
     sc = lq_scores(pairs.features, MODELS)         # 1-NN and 10-NN scores per model
     sc.table(); sc.claims()                        # the score table; the paper's claims with verdicts
+    sc.explorer(pairs, tsne_maps(pairs.features))  # the maps to point at (kernel-free widget)
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 from torch import Tensor
 
 from rlqlib.book import experiments as X
 from rlqlib.book.analysis import (LQClusterScore, external_sample, fixed_degrade, image_tag, lq_cluster_score,
                                   tad_mix, tsne_pairs)
+from rlqlib.book.explorers import TsneExplorer, tsne_explorer
 from rlqlib.book.verdicts import claims, one_run
 from rlqlib.data.degrade import ALL_ARTIFACTS
 from rlqlib.data.images import load_images
@@ -123,6 +126,18 @@ class LQScores:
         """:meth:`claims` as the page's claims record (:func:`rlqlib.book.verdicts.claims`)."""
         c = self.claims()
         return claims(c["claim"], c["ours (points)"], c["paper"], c["verdict"], se=c["SE"])
+
+    def explorer(self, pairs: LQPairs, maps: Mapping[str, np.ndarray]) -> TsneExplorer:
+        """The t-SNE maps to point at (:func:`rlqlib.book.explorers.tsne_explorer`): a point's image, its HQ/LQ
+        twin, whether the LQ twin's nearest neighbour is LQ, and the model's scores."""
+        twin = {name: torch.nn.functional.cosine_similarity(h.float(), q.float(), dim=1).numpy()
+                for name, (h, q) in pairs.features.items()}
+        return tsne_explorer(
+            hq=pairs.hq, lq=pairs.lq, pids=pairs.images["pid"].tolist(), artifacts=pairs.artifacts.tolist(),
+            maps=maps, lq_nearest={name: sc[1].per_item > 0 for name, sc in self.scores.items()},
+            twin_cosine=twin, scores={name: {"rate": sc[1].rate, "rate_wide": sc[self.k_wide].rate,
+                                             "k_wide": self.k_wide, "twin": sc[1].twin_cosine}
+                                      for name, sc in self.scores.items()})
 
     def glue(self) -> dict:
         """The page's glue values, keyed by variant: scores, twin cosines, claim differences and verdicts."""

@@ -18,7 +18,8 @@ from rlqlib.book import experiments as X
 from rlqlib.book.matches import OUTCOMES, Ranking, distances, example_queries, mistake_table, query_table, rank_matches
 from rlqlib.book.page import Page
 from rlqlib.book.verdicts import VERDICTS, shares
-from rlqlib.book.widgets import match_explorer, plot_matches
+from rlqlib.book.explorers import match_explorer
+from rlqlib.book.match_figure import plot_matches
 from rlqlib.engine.runs import Run
 
 SHARES = ("opposite gender", "same pose family", "same view", "same artifact")  # :func:`mistake_table` columns
@@ -57,7 +58,7 @@ class MatchReport:
             for pr in self.protocols for name, r in self.rankings[pr].items()]).set_index(["model", "protocol"])
 
     def explorer(self):
-        """The interactive explorer (:func:`rlqlib.book.widgets.match_explorer`) under the page's protocol."""
+        """The kernel-free explorer (:func:`rlqlib.book.explorers.match_explorer`), first under the page's protocol."""
         a, b = self.names
         return match_explorer(self.query, self.gallery, self.dist[a], self.dist[b], names=self.names, k=self.k,
                               protocols=self.protocols, protocol=self.p.protocol)
@@ -68,7 +69,7 @@ class MatchReport:
         return query_table(self.query, self.gallery, a, b)
 
     def examples_figure(self, n: int = 3) -> plt.Figure:
-        """:func:`rlqlib.book.widgets.plot_matches` of the :func:`rlqlib.book.matches.example_queries`."""
+        """:func:`rlqlib.book.match_figure.plot_matches` of the :func:`rlqlib.book.matches.example_queries`."""
         a, b = (self.rankings[self.p.protocol][n] for n in self.names)
         picks = [q for q, _ in example_queries(self.table(), n)]
         return plot_matches(self.query, self.gallery, a, b, picks, names=self.names, k=self.k)

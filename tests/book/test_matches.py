@@ -1,16 +1,13 @@
-"""The match explorer's computations against explicit loops, and its widget wiring on tiny images."""
+"""The match explorer's computations against explicit loops, and the static match figure and identity browser on tiny
+images (the explorer widget itself: ``test_explorers.py``)."""
 
 from __future__ import annotations
 
-import base64
-import io
-import re
 
 import matplotlib
 
 matplotlib.use("Agg")
 
-import ipywidgets
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -20,7 +17,7 @@ from PIL import Image
 
 from rlqlib.engine import evaluate as E
 from rlqlib.book import matches as M
-from rlqlib.book import widgets as W
+from rlqlib.book import match_figure as W
 
 # --------------------------------------------------------------------------------------------- fixtures
 
@@ -141,20 +138,8 @@ def test_clothes_kind_equals_a_loop(problem):
             assert set(got) <= {"other", "none"}
 
 
-def _hand_case():
-    """Two queries (ids 0 and 1) against four gallery images; distances chosen by hand."""
-    q = pd.DataFrame({"path": ["q0", "q1"], "pid": [0, 1], "camid": [0, 0], "clothes_id": [0, 0],
-                      "gender": [1, 0], "pose_family": ["run", "walk"], "artifact": ["none", "pixelation"]})
-    g = pd.DataFrame({"path": [f"g{i}" for i in range(4)], "pid": [0, 1, 2, 1], "camid": [1, 1, 1, 0],
-                      "clothes_id": [1, 0, 0, 0], "gender": [1, 0, 1, 0], "pose_family": ["run", "run", "walk", "walk"],
-                      "artifact": ["none", "none", "pixelation", "none"]})
-    da = np.array([[0.1, 0.5, 0.3, 0.9], [0.9, 0.2, 0.1, 0.0]])  # A: q0 right at 1; q1 wrong (g2, then g1)
-    db = np.array([[0.4, 0.1, 0.2, 0.9], [0.9, 0.1, 0.3, 0.0]])  # B: q0 wrong (g1, g2, g0); q1 right
-    return q, g, da, db
-
-
-def test_query_table_filters_and_examples_by_hand():
-    q, g, da, db = _hand_case()
+def test_query_table_filters_and_examples_by_hand(hand_case):
+    q, g, da, db = hand_case
     a, b = M.rank_matches(da, q, g, "general", 3), M.rank_matches(db, q, g, "general", 3)
     assert a.index.tolist() == [[0, 2, 1], [2, 1, 0]]  # q1's g3 is junk (same id, same camera)
     t = M.query_table(q, g, a, b)
@@ -182,8 +167,8 @@ def test_example_queries_prefer_top1_disagreement():
     assert len(M.example_queries(t, 9)) == 6  # row 4 has no correct match
 
 
-def test_mistake_table_by_hand():
-    q, g, da, db = _hand_case()
+def test_mistake_table_by_hand(hand_case):
+    q, g, da, db = hand_case
     rk = {"A": M.rank_matches(da, q, g, "general", 3), "B": M.rank_matches(db, q, g, "general", 3)}
     m = M.mistake_table(q, g, rk)
     # A's only mistake: q1 (female, walk, pixelation) -> g2 (male, walk, pixelation)
@@ -204,98 +189,6 @@ def test_mistake_table_by_hand():
 # --------------------------------------------------------------------------------------------- display
 
 
-@pytest.fixture
-def images(tmp_path):
-    """The hand case with real 16x8 PNG files (colour = gallery/query index)."""
-    q, g, da, db = _hand_case()
-    for df, tag in ((q, "q"), (g, "g")):
-        paths = []
-        for i in range(len(df)):
-            p = tmp_path / f"{tag}{i}.png"
-            Image.new("RGB", (8, 16), (40 * i, 100, 200)).save(p)
-            paths.append(str(p))
-        df["path"] = paths
-    return q, g, da, db
-
-
-def test_thumbnail_uri_scales_down_only(images, tmp_path):
-    q = images[0]
-    for height, want in ((8, (4, 8)), (96, (8, 16))):
-        uri = W.thumbnail_uri(q["path"][0], height)
-        assert uri.startswith("data:image/png;base64,")
-        assert Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).size == want
-    with pytest.raises(M.MatchExplorerError, match="missing.png"):
-        W.thumbnail_uri(str(tmp_path / "missing.png"))
-
-
-def _parts(box):
-    filters, (query, count), (info, col_a, col_b) = box.children[0].children, box.children[1].children, \
-        box.children[2].children
-    return {w.description: w for w in filters}, query, count, info, col_a, col_b
-
-
-def _marks(html):
-    return re.findall(r"border:3px solid (#[0-9a-f]{6})", html)
-
-
-def test_explorer_shows_the_informative_query_and_rewires(images):
-    q, g, da, db = images
-    box = W.match_explorer(q, g, da, db, names=("RLQ", "CAL"), k=3, protocols=("general", "cc"),
-                           protocol="general")
-    filters, query, count, info, col_a, col_b = _parts(box)
-    assert query.value == 0 and count.value == "2 of 2 queries"  # largest AP gain of A
-    assert _marks(col_a.value) == [M.GOOD_COLOR, M.BAD_COLOR, M.BAD_COLOR]  # g0, g2, g1
-    assert _marks(col_b.value) == [M.BAD_COLOR, M.BAD_COLOR, M.GOOD_COLOR]  # g1, g2, g0
-    assert "RLQ: first correct at rank 1, AP 100.0%" in col_a.value and "male" in info.value
-    query.value = 1
-    assert _marks(col_a.value) == [M.BAD_COLOR, M.GOOD_COLOR, M.BAD_COLOR]
-    filters["top-1"].value = "a_only"  # q1 does not pass: the selection moves to q0
-    assert [v for _, v in query.options] == [0] and query.value == 0
-    filters["top-1"].value = M.ANY
-    filters["artifact"].value = "pixelation"
-    assert query.value == 1
-    filters["protocol"].value = "cc"  # q1's only match g1 wears the same clothes: junk under cc, as is g3
-    assert query.value == 1 and "RLQ: no correct match under cc" in col_a.value
-    assert _marks(col_a.value) == [M.BAD_COLOR, M.BAD_COLOR]  # g2, g0: only two items are not junk
-    filters["correct matches wear"].value = "both"
-    assert query.value is None and "no query passes" in info.value and count.value == "0 of 2 queries"
-    filters["correct matches wear"].value = M.ANY
-    assert query.value == 1
-    filters["artifact"].value = M.ANY  # q1 still passes: kept
-    assert query.value == 1 and [v for _, v in query.options] == [0, 1]
-    query.value = 0  # under cc, q0's match g0 (other clothes) still counts
-    assert _marks(col_a.value) == [M.GOOD_COLOR, M.BAD_COLOR, M.BAD_COLOR]
-
-
-def test_explorer_without_metadata_and_its_errors(images):
-    q, g, da, db = images
-    base = ["path", "pid", "camid", "clothes_id"]
-    box = W.match_explorer(q[base], g[base], torch.from_numpy(da), db, k=2, protocols=("general",))
-    filters, query, _, info, col_a, _ = _parts(box)
-    assert set(filters) == {"protocol", "camera", "correct matches wear", "top-1"}
-    assert len(_marks(col_a.value)) == 2 and "LQ" not in info.value
-    with pytest.raises(M.MatchExplorerError, match="not among the offered"):
-        W.match_explorer(q, g, da, db, protocols=("general",), protocol="cc")
-    with pytest.raises(M.MatchExplorerError, match="out of range"):
-        W.match_explorer(q, g, da, db, query=5)
-    with pytest.raises(M.MatchExplorerError, match=r"dist must be a floating \(2, 4\)"):
-        W.match_explorer(q, g, da[:, :3], db)
-
-
-def test_explorer_updates_its_widgets_in_place(images):
-    """The saved widget state must hold only what is shown: no new widgets (and images) per selection."""
-    q, g, da, db = images
-    box = W.match_explorer(q, g, da, db, k=3)
-    filters, query, *_ = _parts(box)
-    alive = len(ipywidgets.Widget.get_manager_state()["state"])
-    for value in (1, 0, 1):
-        query.value = value
-    filters["protocol"].value = "general"
-    assert len(ipywidgets.Widget.get_manager_state()["state"]) == alive
-    html_values = [w.value for w in box.children[2].children]
-    assert sum(v.count("data:image/png") for v in html_values) == 1 + 3 + 3  # query + two top-3 columns
-
-
 def test_plot_matches_colours_borders(images):
     q, g, da, db = images
     a, b = M.rank_matches(da, q, g, "general", 3), M.rank_matches(db, q, g, "general", 3)
@@ -307,17 +200,3 @@ def test_plot_matches_colours_borders(images):
     assert axes[0, 4].get_title().startswith("CAL #1") and not axes[0, 3].axison
     assert axes[1, 2].get_title().startswith("#2") and "id 1" in axes[1, 2].get_title()
     plt.close(fig)
-
-
-def test_identity_browser_still_builds(tmp_path):
-    (tmp_path / "annotations").mkdir()
-    (tmp_path / "train").mkdir()
-    rows = []
-    for i, (outfit, cam) in enumerate([(1, 0), (2, 1)]):
-        Image.new("RGB", (8, 16), (i * 90, 0, 0)).save(tmp_path / "train" / f"x{i}.png")
-        rows.append({"split": "train", "image": f"x{i}.png", "pid": 4, "camid": cam, "outfit": outfit,
-                     "gender": 1, "artifact": "none"})
-    pd.DataFrame(rows).to_csv(tmp_path / "annotations" / "metadata.csv", index=False)
-    box = W.identity_browser(tmp_path)
-    assert isinstance(box, ipywidgets.VBox) and box.children[0].value == 4
-    plt.close("all")
