@@ -126,7 +126,7 @@ $(POSE_VENV)/.stamp: requirements-pose.txt
 	touch $@
 
 clean:
-	rm -rf _build book/experiments
+	rm -rf _build book/experiments book/build.md
 
 distclean: clean
 	rm -rf $(VENV) $(POSE_VENV) _widgets data runs runs-smoke runs-smoke-seeds-*

@@ -30,20 +30,16 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
+from rlqlib.book.toc import BookError, toc_notebooks, toc_pages
 
 log = logging.getLogger(__name__)
 
 #: Per-notebook counts in the summary, from the run cache's ledger (``runs/ledger.jsonl``).
 REPORTED_COUNTS = ("runs_trained", "runs_loaded")
-
-
-class BookError(RuntimeError):
-    """The table of contents, a source notebook or the book build is not what the runner expects."""
 
 
 class NotebookFailed(BookError):
@@ -58,66 +54,6 @@ class NotebookFailed(BookError):
         super().__init__(message)
         self.notebook = notebook
         self.rows = rows
-
-
-def _toc_files(node: Any) -> Iterator[str]:
-    """Yield every ``file`` entry of a parsed ``_toc.yml`` (root, parts, chapters, sections), in order."""
-    if isinstance(node, dict):
-        for key in ("root", "file"):
-            if isinstance(node.get(key), str):
-                yield node[key]
-        for key in ("parts", "chapters", "sections"):
-            for child in node.get(key) or []:
-                yield from _toc_files(child)
-    elif isinstance(node, list):
-        for child in node:
-            yield from _toc_files(child)
-
-
-def toc_pages(toc: str | Path = "_toc.yml") -> list[str]:
-    """Every page of a jb-book ``_toc.yml`` (root, parts, chapters, sections), in order, as written there.
-
-    Raises:
-        BookError: the toc file is missing or not a mapping.
-    """
-    toc = Path(toc)
-    if not toc.is_file():
-        raise BookError(f"table of contents {toc} not found; run from the book root or pass toc=")
-    parsed = yaml.safe_load(toc.read_text())
-    if not isinstance(parsed, dict) or "root" not in parsed:
-        raise BookError(f"{toc} is not a jb-book table of contents (expected a mapping with `root:`)")
-    return list(_toc_files(parsed))
-
-
-def toc_notebooks(toc: str | Path = "_toc.yml", out_dir: str | Path = "book/experiments") -> list[str]:
-    """Names of the notebooks the book needs: the ``_toc.yml`` entries under ``out_dir``, in order.
-
-    Entries are resolved relative to the folder holding ``toc``; ``out_dir`` relative to the current directory.
-    An entry ``book/experiments/tab1_datasets`` (with or without ``.ipynb``) gives ``tab1_datasets``; a nested
-    entry ``book/experiments/ablations/taus`` gives ``ablations/taus``. Markdown pages are not notebooks.
-
-    Args:
-        toc: path to the Jupyter Book table of contents.
-        out_dir: folder the executed notebooks are written to.
-
-    Returns:
-        The notebook names, without suffix, in table-of-contents order.
-
-    Raises:
-        BookError: the toc file is missing or not a mapping.
-    """
-    toc = Path(toc)
-    entries = toc_pages(toc)
-    out = Path(out_dir).resolve()
-    names: list[str] = []
-    for entry in entries:
-        path = Path(entry)
-        if path.suffix not in ("", ".ipynb"):
-            continue
-        target = (toc.parent / path).resolve()
-        if target.is_relative_to(out):
-            names.append(target.relative_to(out).with_suffix("").as_posix())
-    return names
 
 
 #: Longest wait (s) on one kernel socket before polling it again; see :func:`kernel_manager_class`.
@@ -164,11 +100,20 @@ def kernel_manager_class() -> type:
     return PollingKernelManager
 
 
-def _declared_parameters(notebook: Path) -> set[str]:
-    """Names assigned in the notebook's ``parameters`` cell (papermill's own inference)."""
+def _declared_parameters(notebook: Path) -> dict[str, Any]:
+    """Names assigned in the notebook's ``parameters`` cell (papermill's own inference), with their default values
+    (the literal, or its source text when it is not a literal)."""
+    import ast
+
     from papermill import inspect_notebook
 
-    return set(inspect_notebook(str(notebook)))
+    declared: dict[str, Any] = {}
+    for name, info in inspect_notebook(str(notebook)).items():
+        try:
+            declared[name] = ast.literal_eval(info.get("default") or "None")
+        except (ValueError, SyntaxError):
+            declared[name] = info.get("default")
+    return declared
 
 
 def _first_line(source: str) -> str:
@@ -257,9 +202,15 @@ def run_notebooks(
         write_to: write the executed notebooks here instead of ``out_dir`` (a scratch execution that must not
             replace the book's pages, e.g. the smoke book behind ``make plan``).
 
+    Before and after each notebook, its row is merged into the build record next to the executed notebooks
+    (``<write_to or out_dir>/build_record.json``, :mod:`rlqlib.book.build_record`): a failed or interrupted book
+    still records what ran. Without ``write_to``, the page ``book/build.md`` is rendered from it too (when
+    ``toc`` lists it); a scratch execution never touches the book's page.
+
     Returns:
-        One row per notebook: ``notebook``, ``status`` (``ok``), ``minutes``, ``injected`` (parameter names) and the
-        counts of :data:`REPORTED_COUNTS` (from the run cache's ledger).
+        One row per notebook: ``notebook``, ``status`` (``ok``), ``minutes``, ``injected`` (parameter names),
+        ``parameters`` (the values it ran with: injected, else the notebook's defaults) and the counts of
+        :data:`REPORTED_COUNTS` (from the run cache's ledger).
 
     Raises:
         BookError: a requested name is not in the toc, or a source notebook is missing (checked before running).
@@ -267,6 +218,7 @@ def run_notebooks(
     """
     import papermill
 
+    from rlqlib.book import build_record as B
     from rlqlib.engine.runs import TAG_ENV
 
     parameters = dict(parameters or {})
@@ -285,6 +237,17 @@ def run_notebooks(
     if missing:
         raise BookError(f"{toc} lists notebooks whose sources do not exist: {missing}; add them or edit {toc}")
 
+    record_path = Path(write_to or out_dir) / B.RECORD_NAME
+    book = B.environment(Path(toc).parent, parameters)
+
+    def record(row: dict[str, Any], title: str, started_at: str) -> None:
+        finished_at = None if row["status"] == "started" else B.now()
+        entry = {"title": title, **row, "started_at": started_at, "finished_at": finished_at,
+                 "commit": book["commit"], "dirty": book["dirty"]}
+        B.update(record_path, entry, book)
+        if write_to is None:
+            B.write_page(Path(toc).parent, toc=toc, out_dir=out_dir)
+
     rows: list[dict] = []
     for name in names:
         src, dst = src_dir / f"{name}.ipynb", Path(write_to or out_dir) / f"{name}.ipynb"
@@ -295,8 +258,11 @@ def run_notebooks(
         log.info("running %s -> %s with %s", src, dst, injected)
         dst.parent.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        row: dict[str, Any] = {"notebook": name, "status": "ok", "minutes": 0.0, "injected": sorted(injected)}
+        row: dict[str, Any] = {"notebook": name, "status": "ok", "minutes": 0.0, "injected": sorted(injected),
+                               "parameters": {**declared, **injected}}
         rows.append(row)
+        title, started_at = page_title(src), B.now()
+        record({**row, "status": "started", "runs_trained": 0, "runs_loaded": 0}, title, started_at)
         _, offset = _ledger(ledger_dir, 0)
         tag = f"{name}:{os.getpid()}:{time.time_ns()}"  # this execution's ledger lines (the kernel inherits it)
         previous_tag = os.environ.get(TAG_ENV)
@@ -311,6 +277,7 @@ def run_notebooks(
             counts, _ = _ledger(ledger_dir, offset, tag)
             row.update(status="failed", minutes=(time.perf_counter() - start) / 60,
                        runs_trained=counts["trained"], runs_loaded=counts["loaded"])
+            record(row, title, started_at)
             raise NotebookFailed(_failure_message(name, src, dst, exc), name, rows) from exc
         finally:
             if previous_tag is None:
@@ -320,6 +287,7 @@ def run_notebooks(
         counts, _ = _ledger(ledger_dir, offset, tag)
         row.update(minutes=(time.perf_counter() - start) / 60, runs_trained=counts["trained"],
                    runs_loaded=counts["loaded"])
+        record(row, title, started_at)
     return rows
 
 
@@ -349,6 +317,10 @@ def build_book(
 ) -> subprocess.CompletedProcess:
     """Render the HTML book with ``jupyter-book build <root>`` (no notebook execution: ``execute_notebooks: off``).
 
+    First renders the page ``book/build.md`` from the build record of ``book/experiments/`` (or, without one, a page
+    saying the notebooks have not been executed), when ``_toc.yml`` lists it
+    (:func:`rlqlib.book.build_record.write_page`).
+
     Args:
         root: the book root (holds ``_config.yml`` and ``_toc.yml``).
         strict: warnings are errors: adds ``-W -n --keep-going`` (nitpicky, report every warning) and ``--all``
@@ -361,6 +333,9 @@ def build_book(
     Raises:
         BookError: the build failed; the message holds the command and, when captured, the last 60 log lines.
     """
+    from rlqlib.book import build_record
+
+    build_record.write_page(root)
     cmd = [str(jupyter_book_executable()), "build", str(root)]
     if strict:
         cmd += ["-W", "-n", "--keep-going", "--all"]
@@ -531,6 +506,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"book: {Path(args.root) / '_build' / 'html' / 'index.html'}")
         return 0
 
+    from rlqlib.book.build_record import RECORD_NAME
+
+    record = Path(args.write_to or args.out_dir) / RECORD_NAME
     keys = ("preset", "dataset", "root", "device", "seed", "seeds")
     parameters = {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
     try:
@@ -539,13 +517,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             kernel=args.kernel, log_output=not args.quiet, runs_dir=args.runs_dir, write_to=args.write_to,
         )
     except NotebookFailed as exc:
-        print("\n" + format_summary(exc.rows))
+        print("\n" + format_summary(exc.rows) + f"\n\nbuild record: {record}")
         print(f"\nerror: {exc}", file=sys.stderr)
         return 1
     except BookError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print("\n" + format_summary(rows))
+    print("\n" + format_summary(rows) + f"\n\nbuild record: {record}")
     return 0
 
 
