@@ -1,9 +1,15 @@
-"""What the severity curves (:mod:`rlqlib.book.pages.severity`) say about the claims: which artifact hurts each model most
-(against Fig. 7b's "motion blur affects the performance most"), whether RLQ holds up better than the other models
-at the strongest setting, and how the clean accuracy compares with the reported numbers::
+"""What the severity curves (:mod:`rlqlib.book.pages.severity`) say about the claims, with the queries corrupted
+(the ``query`` condition) and every level 1–5 and draw pooled: which of the paper's artifacts hurts each model most
+(against Fig. 7b's "motion blur affects the performance most", measured over the whole TAD range as Fig. 7b draws
+it), whether RLQ holds up better than the other models, and how the clean accuracy compares with the reported
+numbers::
 
-    r = robustness(sweep, base_models=("CAL", "BM", "FIRe²"))
+    r = robustness(sweep, variants, model="RLQ", bases=("CAL", "BM", "FIRe²"))
     r.worst; r.versus; r.record()
+
+Averaging top-1 over levels 1–5 is the corruption error's sum in accuracy terms: RLQ's CE on an artifact is below a
+base model's exactly when RLQ's top-1 averaged over the levels is above the base's, so the paired difference and its
+standard error over the queries carry the CE comparison's verdict.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from rlqlib.book import experiments as X
 from rlqlib.book import reported
 from rlqlib.book.analysis import paired_difference
 from rlqlib.book.page import Page
+from rlqlib.book.pages.corruption import LEVELS, paper_artifacts
 from rlqlib.book.pages.severity import PROTOCOLS, SeveritySweep
 from rlqlib.book.tables import ours_rows, reported_rows, stack
 from rlqlib.book.verdicts import claims, one_run
@@ -24,23 +31,28 @@ from rlqlib.data.degrade import ARTIFACTS
 from rlqlib.engine.runs import Run
 
 CLEAN_SOURCES = ("tab2_main", "fire2")  # the reported tables the clean accuracy is set beside
+MEAN = "Δ CC top-1, levels 1–5 (points)"
+GAP = "other − motion blur, levels 1–5"
 
 
 @dataclass(frozen=True)
 class Robustness:
-    """Per model the CC top-1 drop from clean to ``s = 1`` of each artifact; the model against each base at s = 1.
+    """Per model the CC top-1 drop from clean to level 5 of each paper artifact and the motion-blur gap; the model
+    against each base, averaged over levels 1–5 and draws.
 
     Attributes:
-        worst: per model, ``drop <artifact> (points)``, ``largest drop``, the paired gap between motion blur and the
-            worse of the other two artifacts at s = 1 (positive: motion blur is worse), its SE and verdict.
-        versus: per (``model − base``, artifact) the paired CC top-1 difference at s = 1, SE and verdict.
+        worst: per model, ``drop <artifact> (points)`` (clean − level 5, mean over draws), ``largest drop``, the
+            paired gap between motion blur and the worse of the other two artifacts over levels 1–5 (positive:
+            motion blur is worse), its SE and verdict.
+        versus: per (``model − base``, artifact) the paired CC top-1 difference over levels 1–5, SE and verdict.
         variants: display name → variant (glue keys use the variant).
-        queries: clean queries; all_queries: queries with the LQ ones.
+        condition: the corrupted side(s); queries: clean queries; all_queries: queries with the LQ ones.
     """
 
     worst: pd.DataFrame
     versus: pd.DataFrame
     variants: dict[str, str]
+    condition: str
     queries: int
     all_queries: int
 
@@ -54,44 +66,45 @@ class Robustness:
             out.update({f"sev_drop_{v[n]}_{artifact}": float(w.loc[n, f"drop {artifact} (points)"]) for n in w.index})
         for (comparison, artifact), r in self.versus.iterrows():
             base = v[comparison.split(" − ")[1]]
-            out.update({f"sev_d_{base}_{artifact}": float(r["Δ CC top-1 at s=1 (points)"]),
-                        f"sev_v_{base}_{artifact}": f"**{r['verdict']}**"})
+            out.update({f"sev_d_{base}_{artifact}": float(r[MEAN]), f"sev_v_{base}_{artifact}": f"**{r['verdict']}**"})
         return out
 
     def record(self) -> pd.DataFrame:
         """The page's claims record (:func:`rlqlib.book.verdicts.claims`)."""
-        w, v = self.worst, self.versus
+        w, v, where = self.worst, self.versus, f"{self.condition} corrupted, levels 1–5"
         return pd.concat([
-            claims([f"{m}: motion blur is the hardest artifact (worse other − motion blur, top-1 at s = 1)"
-                    for m in w.index], w["other − motion blur at s=1"], "yes (Fig. 7b: motion blur hurts most)",
-                   w["verdict"], se=w["SE"]),
-            claims([f"{c} on {a.replace('_', ' ')} at s = 1 (CC top-1)" for c, a in v.index],
-                   v["Δ CC top-1 at s=1 (points)"], "not in the paper (hypothesis: RLQ more robust)", v["verdict"],
-                   se=v["SE"]),
+            claims([f"{m}: motion blur is the hardest artifact (worse other − motion blur, CC top-1, {where})"
+                    for m in w.index], w[GAP], "yes (Fig. 7b: motion blur hurts most)", w["verdict"], se=w["SE"]),
+            claims([f"{c} on {a.replace('_', ' ')} (CC top-1, {where}; > 0 ⇔ lower CE)" for c, a in v.index],
+                   v[MEAN], "not in the paper (hypothesis: RLQ more robust)", v["verdict"], se=v["SE"]),
         ])
 
 
 def robustness(sweep: SeveritySweep, variants: Mapping[str, str], model: str = "RLQ",
-               bases: Sequence[str] = ("CAL", "BM", "FIRe²")) -> Robustness:
-    """Drops and paired differences at the strongest severity (1.0) from a sweep's top-1 matches."""
-    tops, rows = sweep.tops, []
+               bases: Sequence[str] = ("CAL", "BM", "FIRe²"), condition: str = "query") -> Robustness:
+    """Drops at level 5 and paired differences over levels 1–5 (all draws) of the paper's three artifacts."""
+    arts = paper_artifacts(sweep.artifacts)
+    if len(arts) < 3 or condition not in sweep.conditions:
+        raise ValueError(f"robustness needs the paper's three artifacts and condition {condition!r} in the sweep; it "
+                         f"has artifacts {sweep.artifacts} and conditions {sweep.conditions}")
+    rows = []
     for name in sweep.models:
-        clean = tops[(name, "none", None)]
-        drops = {a: clean.top1 - tops[(name, a, 1.0)].top1 for a in ARTIFACTS}
-        at_extreme = {a: tops[(name, a, 1.0)].top1 for a in ARTIFACTS if a != "motion_blur"}
-        other = min(at_extreme, key=at_extreme.get)  # the worse of the two other artifacts
-        d, se, _ = paired_difference(tops[(name, other, 1.0)], tops[(name, "motion_blur", 1.0)])
+        clean = sweep.tops[(name, "none", "none", 0, 0)].top1
+        drops = {a: clean - sweep.pooled(name, condition, a, LEVELS[-1:]).top1 for a in arts}
+        over = {a: sweep.pooled(name, condition, a, LEVELS) for a in arts}
+        other = min((a for a in arts if a != "motion_blur"), key=lambda a: over[a].top1)  # the worse other one
+        d, se, _ = paired_difference(over[other], over["motion_blur"])
         rows.append({"model": name, **{f"drop {a} (points)": x for a, x in drops.items()},
-                     "largest drop": max(drops, key=drops.get), "other − motion blur at s=1": d, "SE": se,
-                     "verdict": one_run(d, se, 1.0)})
+                     "largest drop": max(drops, key=drops.get), GAP: d, "SE": se, "verdict": one_run(d, se, 1.0)})
     versus = []
     for base in bases:
-        for artifact in ARTIFACTS:
-            d, se, _ = paired_difference(tops[(model, artifact, 1.0)], tops[(base, artifact, 1.0)])
-            versus.append({"comparison": f"{model} − {base}", "artifact": artifact, "Δ CC top-1 at s=1 (points)": d,
-                           "SE": se, "verdict": one_run(d, se, 1.0)})
+        for artifact in arts:
+            d, se, _ = paired_difference(sweep.pooled(model, condition, artifact, LEVELS),
+                                         sweep.pooled(base, condition, artifact, LEVELS))
+            versus.append({"comparison": f"{model} − {base}", "artifact": artifact, MEAN: d, "SE": se,
+                           "verdict": one_run(d, se, 1.0)})
     return Robustness(pd.DataFrame(rows).set_index("model"), pd.DataFrame(versus).set_index(["comparison", "artifact"]),
-                      dict(variants), len(sweep.images), sweep.n_all)
+                      dict(variants), condition, sweep.n_query, sweep.n_all)
 
 
 def clean_table(p: Page, runs: Mapping[str, Sequence[Run]], protocols: Sequence[str] = PROTOCOLS) -> pd.DataFrame:
