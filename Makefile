@@ -18,6 +18,11 @@ RUNS_DIR ?= runs
 GPUS = $(shell nvidia-smi -L 2>/dev/null | wc -l)
 # The smoke preset defaults to 1: its pages would re-run the smoke book the plan is read from.
 JOBS ?= $(if $(filter smoke,$(PRESET)),1,$(if $(filter cuda%,$(DEVICE)),$(if $(filter-out 0,$(GPUS)),$(GPUS),1),$(shell nproc)))
+# Where the planned runs train: local (JOBS processes here) or slurm (one SLURM job per run, JOBS in the queue at a
+# time, each with its preset's GPUs/CPUs/memory/time: rlqlib.engine.resources) on SLURM_PARTITION (default: the
+# cluster's). Either way the pages then run here, against the warm run cache (a filesystem the nodes share).
+EXECUTOR ?= local
+SLURM_PARTITION ?=
 comma := ,
 # The smoke book behind make plan (and make book JOBS>1): every page executed once at the smoke preset, its runs here.
 SMOKE_RUNS := runs-smoke$(if $(SEEDS),-seeds-$(subst $(comma),-,$(SEEDS)))
@@ -37,8 +42,9 @@ help:
 	@echo "make test   - the test suite (sets up the environment first)"
 	@echo "make plan   - the runs make book trains at PRESET, which are done, and the time left"
 	@echo "make book JOBS=N - first train the planned runs N at a time (default: the cores; DEVICE=cuda: the GPUs)"
+	@echo "make book EXECUTOR=slurm JOBS=N SLURM_PARTITION=gpu - ... as SLURM jobs, N at a time (submitit)"
 	@echo "make pose-env - optional MediaPipe pose estimator environment (.venv-pose)"
-	@echo "variables: PRESET=smoke|cpu|cpu-long|cpu-scratch|paper DATASET=$(DATASET) DATA_ROOT=$(DATA_ROOT) DEVICE=$(DEVICE) SEEDS=0,1,2 RUNS_DIR=$(RUNS_DIR) ONLY=<notebook> JOBS=$(JOBS)"
+	@echo "variables: PRESET=smoke|cpu|cpu-long|cpu-scratch|paper DATASET=$(DATASET) DATA_ROOT=$(DATA_ROOT) DEVICE=$(DEVICE) SEEDS=0,1,2 RUNS_DIR=$(RUNS_DIR) ONLY=<notebook> JOBS=$(JOBS) EXECUTOR=local|slurm SLURM_PARTITION=<partition>"
 
 # The virtual environment, from the pinned lock. Re-created when the lock or pyproject changes.
 $(VENV)/.stamp: requirements-lock.txt pyproject.toml
@@ -77,14 +83,16 @@ browser:
 	fi
 
 # papermill runs every _toc.yml notebook into book/experiments/, then Jupyter Book renders _build/html/. With JOBS>1
-# the runs of make plan's list that are not done are trained first, JOBS processes at a time (rlqlib.book.train_plan);
-# the pages then load them (and train, one at a time, whatever that left: a failed or unplanned run).
+# (or EXECUTOR=slurm) the runs of make plan's list that are not done are trained first, JOBS at a time (rlq runs:
+# rlqlib.book.train_plan); the pages then load them (and train, one at a time, whatever that left: a failed or
+# unplanned run).
 book: setup assets synth
-ifneq ($(JOBS),1)
+ifneq ($(JOBS)$(EXECUTOR),1local)
 	$(MAKE) --no-print-directory -j2 smoke-book pretrain
-	$(PY) -m rlqlib.book.runner train-plan --from $(SMOKE_RUNS) --preset $(PRESET) --dataset $(DATASET) \
-	  --root $(DATA_ROOT) --device $(DEVICE) --runs-dir $(RUNS_DIR) --jobs $(JOBS) \
-	  $(if $(filter cuda%,$(DEVICE)),--gpu-per-worker) $(foreach page,$(ONLY),--only $(page)) \
+	$(VENV)/bin/rlq runs --plan $(SMOKE_RUNS) --preset $(PRESET) --dataset $(DATASET) --root $(DATA_ROOT) \
+	  --device $(DEVICE) --runs-dir $(RUNS_DIR) --executor $(EXECUTOR) --jobs $(JOBS) \
+	  $(if $(SLURM_PARTITION),--partition $(SLURM_PARTITION)) $(if $(filter cuda%,$(DEVICE)),--gpu-per-worker) \
+	  $(foreach page,$(ONLY),--only $(page)) \
 	  || echo "make book: some planned runs failed (above); the pages retrain what they need one at a time" >&2
 endif
 	$(PY) -m rlqlib.book.runner run --preset $(PRESET) --dataset $(DATASET) --root $(DATA_ROOT) --device $(DEVICE) \

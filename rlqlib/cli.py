@@ -10,6 +10,9 @@ Sub-commands (``rlq <command> --help`` for each):
   in the authors' format (``Category,Image,R_LA_15``).
 * ``rlq train --variant V --preset smoke|cpu|paper --dataset D --root DIR --seed N --out RUNS_DIR [--device …]
   [--set key=value …]`` — train (or load from the run cache) and print the run folder; works under torchrun.
+* ``rlq runs --plan RUNS_SMOKE --preset P --dataset D --root DIR [--device cuda] --runs-dir RUNS --executor local|slurm
+  --jobs N [--partition P]`` — train the book's run list (what ``make plan`` lists) without building the book; prints
+  a table of the runs (worker or SLURM job, minutes, state).
 * ``rlq evaluate --run RUN_DIR [--dataset D --root DIR]`` — re-score a trained run, print metrics JSON.
 * ``rlq score --query Q.npz --gallery G.npz --protocol general|cc|sc`` — score saved features (any model's) and print
   ``top1``, ``top5``, ``mAP`` (fractions) and the number of valid queries as JSON.
@@ -140,6 +143,43 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_runs(args: argparse.Namespace) -> int:
+    import os
+
+    from rlqlib.book import executors as X
+    from rlqlib.book import plan as P
+    from rlqlib.book import train_plan as TP
+
+    if args.executor not in X.EXECUTORS:
+        raise ValueError(f"unknown --executor {args.executor!r}; choose from {', '.join(X.EXECUTORS)}")
+    try:
+        planned = P.targets(args.plan, args.preset, args.dataset, args.root, args.runs_dir, args.device)
+    except KeyError as err:  # unknown preset or variant: a message, not a traceback
+        raise ValueError(err.args[0]) from None
+    todo = TP.jobs(planned, args.runs_dir, args.only)
+    workers = max(1, min(args.jobs, len(todo)))
+    print(f"{len(planned)} planned runs at preset {args.preset}: {len(planned) - len(todo)} done or not needed, "
+          f"{len(todo)} to train, {workers} at a time ({args.executor})", flush=True)
+    if not todo:
+        return 0
+    gpus = None
+    if args.gpu_per_worker:
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        gpus = visible.split(",") if visible else [str(i) for i in range(workers)]
+    options = {k: v for k, v in (("partition", args.partition), ("cluster", args.cluster),
+                                 ("time_limit_min", args.time_limit)) if v is not None}
+    outcomes = TP.train_jobs(todo, args.runs_dir, workers, args.threads, gpus, progress=not args.quiet,
+                             executor=args.executor, **options)
+    print("\n" + TP.summary(outcomes))
+    failed = [o for o in outcomes if o.state != "done"]
+    for o in failed:
+        print(f"\n{o.job.run} failed" + (f"; log: {o.log}" if o.log else "") + "\n    " + "\n    ".join(o.tail),
+              file=sys.stderr)
+    print(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} runs trained" + (f", {len(failed)} failed" if failed
+                                                                                    else ""))
+    return 1 if failed else 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
@@ -150,15 +190,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     cfg = run.config
     data = replace(cfg.data, dataset=args.dataset or cfg.data.dataset, root=args.root or cfg.data.root)
     cfg = replace(cfg, data=data, runtime=replace(cfg.runtime, device=args.device or "cpu", progress=False))
-    result = train.evaluate_run(run.dir, cfg)
+    try:
+        result = train.evaluate_run(run.dir, cfg)
+    except train.CheckpointError as err:  # truncated or foreign checkpoint: a message, not a traceback
+        raise ValueError(str(err)) from None
     print(json.dumps({"run": str(run.dir), "dataset": cfg.data.dataset, "eval": result}, indent=1))
     return 0
 
 
 def _cmd_score(args: argparse.Namespace) -> int:
-    from rlqlib.engine import evaluate
+    from rlqlib.engine import ranking  # numpy only: no torch import (~0.8 s, more than scoring PRCC takes)
 
-    print(json.dumps(evaluate.score_files(args.query, args.gallery, args.protocol), indent=2))
+    print(json.dumps(ranking.score_files(args.query, args.gallery, args.protocol), indent=2))
     return 0
 
 
@@ -222,6 +265,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="config override, e.g. schedule.epochs=4 or runtime.amp=bf16 (repeatable)")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("runs", help="train the book's run list (make plan's) locally or on SLURM, without the book")
+    p.add_argument("--plan", required=True, metavar="RUNS_SMOKE",
+                   help="run cache of an executed (smoke) book whose ledger lists the runs, e.g. runs-smoke")
+    p.add_argument("--preset", default="cpu", help="the target preset (smoke | cpu | cpu-long | cpu-scratch | paper)")
+    p.add_argument("--dataset", default="synthcc", help="target dataset (synthcc, ltcc, prcc, ...)")
+    p.add_argument("--root", required=True, help="dataset folder")
+    p.add_argument("--device", default=None, help="cpu | cuda (default: the preset's)")
+    p.add_argument("--runs-dir", default="runs", help="the target run cache (shared by every worker)")
+    p.add_argument("--executor", default="local", help="local (processes here) | slurm (one job per run, submitit)")
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time (local: processes; slurm: jobs in the queue)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="local: runtime.threads per process (slurm: the preset's CPUs)")
+    p.add_argument("--gpu-per-worker", action="store_true",
+                   help="local: worker i sees only the i-th GPU (of CUDA_VISIBLE_DEVICES, else GPU i)")
+    p.add_argument("--partition", default=None, help="slurm: the partition (default: the cluster's)")
+    p.add_argument("--time-limit", type=int, default=None, metavar="MIN",
+                   help="slurm: every job's time limit in minutes (default: from the preset and the run's epochs)")
+    p.add_argument("--cluster", default=None, help="slurm: submitit's cluster; local or debug run it without SLURM")
+    p.add_argument("--only", action="append", metavar="PAGE", help="only the runs of this page (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_runs)
 
     p = sub.add_parser("evaluate", help="re-score a trained run; prints metrics JSON")
     p.add_argument("--run", required=True, help="a run folder (holds config.json and checkpoint.pt)")

@@ -16,7 +16,7 @@ One row per distinct target run: the pages using it, variant, seed, overrides, i
 the cache; ``started``: a checkpoint to resume from; ``to do``), its epochs done of all, and an estimate of its
 minutes — the median wall time of finished runs of the same variant in the target cache, else of its cost class
 (:func:`cost_class`: the model's trunk layout, TAD, cloth augmentation), NaN when neither has finished yet; for a
-started run, the share of its epochs still to train. ``python -m rlqlib.book.runner train-plan`` trains the rows not
+started run, the share of its epochs still to train. ``rlq runs`` trains the rows not
 done in parallel (:mod:`rlqlib.book.train_plan`).
 
 Ledgers written before the overrides were recorded are still read: there the overrides are the run config's

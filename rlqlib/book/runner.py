@@ -15,8 +15,8 @@ Command line (``print`` is used only here)::
     python -m rlqlib.book.runner run [--preset P --dataset D --root R --device X --seed N --seeds 0,1,2 --only NAME]
     python -m rlqlib.book.runner build [-W]
     python -m rlqlib.book.runner plan --from RUNS_SMOKE [--preset P --dataset D --root R --runs-dir RUNS]  (rlqlib.book.plan)
-    python -m rlqlib.book.runner train-plan --from RUNS_SMOKE [... --jobs N --threads 1 --gpu-per-worker --only NAME]
-        (the plan's runs not done, N at a time: rlqlib.book.train_plan)
+    (the plan's runs not done, N at a time, locally or on SLURM: ``rlq runs --plan RUNS_SMOKE ...``,
+    rlqlib.book.train_plan)
     python -m rlqlib.book.runner pretrain [--preset P --dataset D --root R --runs-dir RUNS --threads 1]
         (the shared pretraining run the preset's runs start from, if any: rlqlib.engine.pretrain)
 """
@@ -357,42 +357,6 @@ def _seed_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"--seeds expects comma-separated integers like 0,1,2, got {text!r}")
 
 
-def _train_plan(args: argparse.Namespace) -> int:
-    """``train-plan``: the plan's runs not done, trained ``--jobs`` at a time; prints one line per run and, for each
-    failed run, its log file and last lines. Exit status 1 if a run failed."""
-    from rlqlib.book import plan as P
-    from rlqlib.book import train_plan as TP
-
-    try:
-        planned = P.targets(args.source, args.preset, args.dataset, args.root, args.runs_dir, args.device)
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    todo = TP.jobs(planned, args.runs_dir, args.only)
-    workers = max(1, min(args.jobs, len(todo)))
-    print(f"{len(planned)} planned runs at preset {args.preset}: {len(planned) - len(todo)} done or not needed, "
-          f"{len(todo)} to train with {workers} workers of {args.threads} thread(s)")
-    if not todo:
-        return 0
-    gpus = None
-    if args.gpu_per_worker:
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-        gpus = visible.split(",") if visible else [str(i) for i in range(workers)]
-    outcomes = TP.train_jobs(todo, args.runs_dir, workers, args.threads, gpus, progress=not args.quiet)
-    rows = [(o.job.run, o.job.config.variant, str(o.job.config.runtime.seed),
-             "-" if o.worker is None else str(o.worker), f"{o.minutes:.1f}", o.state) for o in outcomes]
-    header = ("run", "variant", "seed", "worker", "minutes", "state")
-    widths = [max(len(c) for c in column) for column in zip(header, *rows)]
-    print("\n" + "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in (header, *rows)))
-    failed = [o for o in outcomes if o.state != "done"]
-    for o in failed:
-        print(f"\n{o.job.run} failed" + (f"; log: {o.log}" if o.log else "") + "\n    " + "\n    ".join(o.tail),
-              file=sys.stderr)
-    print(f"\n{len(outcomes) - len(failed)} of {len(outcomes)} runs trained" + (f", {len(failed)} failed" if failed
-                                                                                    else ""))
-    return 1 if failed else 0
-
-
 def _pretrain(args: argparse.Namespace) -> int:
     """``pretrain``: train (or find) the shared pretraining run the preset's runs start from, before anything else
     (``make book`` runs it beside the smoke book); says so and does nothing when the preset starts from none."""
@@ -415,7 +379,7 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 
 def _plan_arguments(parser: argparse.ArgumentParser) -> None:
-    """The arguments ``plan`` and ``train-plan`` share: where the run list comes from and the target setting."""
+    """The arguments of ``plan``: where the run list comes from and the target setting."""
     parser.add_argument("--from", dest="source", required=True, help="run cache of an executed book (e.g. runs-smoke)")
     _setting_arguments(parser)
 
@@ -454,15 +418,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     plan = sub.add_parser("plan", help="the runs the book trains at a preset (from an executed smoke book), "
                                        "which are done, and the estimated time left")
     _plan_arguments(plan)
-    pre = sub.add_parser("train-plan", help="train the runs of the plan not done yet, N at a time, before the pages "
-                                            "execute (rlqlib.book.train_plan)")
-    _plan_arguments(pre)
-    pre.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes (default: the cores)")
-    pre.add_argument("--threads", type=int, default=1, help="runtime.threads of each worker (default 1)")
-    pre.add_argument("--gpu-per-worker", action="store_true",
-                     help="worker i sees only the i-th GPU (of CUDA_VISIBLE_DEVICES, else GPU i)")
-    pre.add_argument("--only", action="append", metavar="NAME", help="only the runs of this page (repeatable)")
-    pre.add_argument("--quiet", action="store_true", help="no progress bar")
     pt = sub.add_parser("pretrain", help="train the shared pretraining run the preset's runs start from (if any)")
     _setting_arguments(pt)
     pt.add_argument("--threads", type=int, default=1, help="runtime.threads (default 1)")
@@ -490,9 +445,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n{t['runs']} runs at preset {args.preset}: {t['done']} done, {t['started']} started, "
               f"{t['to do']} to do; {cost}")
         return 0
-
-    if args.command == "train-plan":
-        return _train_plan(args)
 
     if args.command == "pretrain":
         return _pretrain(args)

@@ -1,16 +1,18 @@
-"""Train the book's planned runs with N worker processes before its pages execute (``make book JOBS=N``).
+"""Train the book's planned runs, N at a time, on this machine or a cluster, before its pages execute.
 
 The run plan (:func:`rlqlib.book.plan.targets`) lists every run the book trains at a preset. :func:`jobs` keeps those
 not finished yet, one per run folder (a run asked for by several pages, or a teacher shared by several students, is
-one job), and :func:`train_jobs` trains them with ``workers`` processes, the runs others wait for first and then the
-costliest (:func:`cost_rank`): each job is one ``rlq train`` process (the
-same :func:`rlqlib.engine.runs.run_or_load` path the pages take, with ``runtime.threads`` and, with ``gpus``,
+one job), and :func:`train_jobs` trains them ``workers`` at a time through an executor (:mod:`rlqlib.book.executors`:
+``local`` processes, or ``slurm`` jobs through submitit), the runs others wait for first and then the costliest
+(:func:`cost_rank`): each job is one ``rlq train`` process (:func:`command`: the same
+:func:`rlqlib.engine.runs.run_or_load` path the pages take, with ``runtime.threads`` and, locally with ``gpus``,
 ``CUDA_VISIBLE_DEVICES`` per worker), a run only once the runs it depends on have finished (a TAD student's teacher,
-:func:`rlqlib.book.plan.dependencies`, is its own job, so two workers never train the same run). The pages then only
-load::
+:func:`rlqlib.book.plan.dependencies`, is its own job). The run's lock (:mod:`rlqlib.engine.locks`) keeps two workers,
+two ``make book`` or two clusters' jobs from training the same run. The pages then only load::
 
     planned = targets("runs-smoke", "cpu", "synthcc", "data/synthcc-cpu", "runs")
     outcomes = train_jobs(jobs(planned, "runs"), "runs", workers=2)   # one Outcome per job, in job order
+    print(summary(outcomes))                                           # run, variant, seed, worker, minutes, state
 
 A failed job (its log: ``<runs_dir>/logs/<run>.log``) does not stop the others; a job that depends on a failed one is
 not started. ``runtime.threads`` is not part of a run's cache key, so a run trained here is the one a page asks for (at
@@ -19,10 +21,9 @@ not started. ``runtime.threads`` is not part of a run's cache key, so a run trai
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -30,9 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rlqlib.book import executors as X
 from rlqlib.book.plan import Planned, cost_class, make_args
+from rlqlib.data.progress import bar as progress_bar
 from rlqlib.engine import config as C
-from rlqlib.engine import runs as R
+from rlqlib.engine import resources as Rs
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +63,9 @@ class Outcome:
     Attributes:
         job: the job.
         state: ``done`` (its ``metrics.json`` is in the cache) or ``failed``.
-        worker: the worker slot that ran it (None: never started, a run it depends on failed).
-        minutes: wall time of its process.
+        worker: where it ran: the worker slot (local), ``slurm <job id>`` (None: never started, a run it depends on
+            failed).
+        minutes: from its start (slurm: its submission) to its end.
         log: its log file (None: never started).
         tail: the last lines of the log (failed jobs), or why it was not started.
         started, ended: ``time.monotonic()`` when its process started and ended (NaN: never started).
@@ -69,7 +73,7 @@ class Outcome:
 
     job: Job
     state: str
-    worker: int | None = None
+    worker: str | None = None
     minutes: float = 0.0
     log: Path | None = None
     tail: tuple[str, ...] = ()
@@ -95,15 +99,15 @@ def jobs(planned: Sequence[Planned], runs_dir: str | Path, only: Sequence[str] |
 
 def command(job: Job, runs_dir: str | Path, threads: int = 1, python: str = sys.executable) -> list[str]:
     """The ``rlq train`` command line that trains ``job`` into ``runs_dir``: its config as
-    :func:`rlqlib.book.plan.make_args` (values as JSON), ``runtime.threads`` and no step bars (neither is part of
-    the run's cache key)."""
+    :func:`rlqlib.book.plan.make_args` (values as JSON), ``runtime.threads`` and step bars, a line every few seconds
+    in the run's log (:mod:`rlqlib.data.progress`; neither is part of the run's cache key)."""
     args = make_args(job.config)
     cfg = job.config
     cmd = [python, "-m", "rlqlib.cli", "-v", "train", "--variant", cfg.variant, "--preset", cfg.preset,
            "--root", cfg.data.root, "--dataset", cfg.data.dataset, "--seed", str(cfg.runtime.seed),
            "--out", str(runs_dir)]
     sets = {**{k: v for k, v in args.items() if k not in _NAMED}, "runtime.threads": threads,
-            "runtime.progress": False}
+            "runtime.progress": True}
     for key, value in sets.items():
         cmd += ["--set", f"{key}={json.dumps(value)}"]
     return cmd
@@ -141,54 +145,59 @@ def _tail(path: Path, n: int = TAIL_LINES) -> tuple[str, ...]:
 @dataclass
 class _Running:
     job: Job
-    proc: subprocess.Popen
+    handle: X.Handle
     log: Path
-    handle: Any
     started: float
 
 
 def train_jobs(todo: Sequence[Job], runs_dir: str | Path, workers: int = 2, threads: int = 1,
-               gpus: Sequence[str] | None = None, progress: bool = True, poll_s: float = 0.2,
-               python: str = sys.executable) -> list[Outcome]:
-    """Train ``todo`` with ``workers`` processes at a time (:func:`command`), each job once, after the jobs it
-    depends on; a failure does not stop the others (a job that depends on a failed one is not started).
+               gpus: Sequence[str] | None = None, progress: bool = True, poll_s: float | None = None,
+               python: str = sys.executable, executor: str = "local", **options: Any) -> list[Outcome]:
+    """Train ``todo`` with ``workers`` runs at a time through ``executor`` (:mod:`rlqlib.book.executors`), each job
+    once, after the jobs it depends on; a failure does not stop the others (a job that depends on a failed one is not
+    started).
 
     Args:
         todo: the jobs (:func:`jobs`), distinct run folders.
         runs_dir: the run cache; logs go to ``<runs_dir>/logs/<run>.log``.
-        workers: processes at a time (worker slots 0 … workers-1).
-        threads: ``runtime.threads`` of every process; ``threads × workers`` for a job that every other pending
-            job waits for (:func:`bottleneck`: the shared pretraining run), started while nothing else runs.
-        gpus: with it, worker slot ``i`` sees only GPU ``gpus[i % len(gpus)]`` (``CUDA_VISIBLE_DEVICES``).
-        progress: one tqdm bar of runs (done/running/failed in its postfix).
-        poll_s: seconds between looks at the running processes.
+        workers: runs at a time (worker slots 0 … workers-1; slurm: jobs queued or running).
+        threads: local: ``runtime.threads`` of every process; ``threads × workers`` for a job that every other
+            pending job waits for (:func:`bottleneck`: the shared pretraining run), started while nothing else runs.
+            slurm: the run's CPUs (:func:`rlqlib.engine.resources.for_config`).
+        gpus: local: worker slot ``i`` sees only GPU ``gpus[i % len(gpus)]`` (``CUDA_VISIBLE_DEVICES``).
+        progress: one bar of runs (done/running/failed in its postfix; a line per change in a log:
+            :mod:`rlqlib.data.progress`).
+        poll_s: seconds between looks at the running jobs (None: the executor's, ``poll_s``).
         python: the interpreter that runs ``rlq``.
+        executor: a key of :data:`rlqlib.book.executors.EXECUTORS` (``local``, ``slurm``).
+        **options: further :class:`rlqlib.book.executors.Options` (``partition``, ``cluster``, ``time_limit_min``,
+            ``folder``: default ``<runs_dir>/slurm``).
 
     Returns:
         One :class:`Outcome` per job, in the order of ``todo``.
     """
-    from tqdm.auto import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     runs_dir = Path(runs_dir)
     if len({j.run for j in todo}) != len(todo):
         raise ValueError("train_jobs: two jobs name the same run folder; deduplicate them (jobs() does)")
+    opts = X.Options(workers, threads, tuple(gpus or ()), python, **{"folder": runs_dir / "slurm", **options})
+    runner = X.make(executor, opts)
+    poll_s = runner.poll_s if poll_s is None else poll_s
     (runs_dir / LOGS).mkdir(parents=True, exist_ok=True)
     names = {j.run for j in todo}
     pending = list(todo)
     running: dict[int, _Running] = {}
     ended: dict[str, Outcome] = {}
-    env = {k: v for k, v in os.environ.items() if k != R.TAG_ENV}  # the pages' ledger tags are not ours
 
-    def finish(slot: int, run: _Running) -> Outcome:
-        run.handle.close()
+    def finish(run: _Running, status: int) -> Outcome:
         now = time.monotonic()
-        ok = run.proc.returncode == 0 and (runs_dir / run.job.run / "metrics.json").is_file()
-        tail = () if ok else _tail(run.log)
+        ok = status == 0 and (runs_dir / run.job.run / "metrics.json").is_file()
+        tail = () if ok else _tail(run.log) + ((run.handle.reason(),) if run.handle.reason() else ())
         if not ok:
-            log.warning("run %s failed (exit status %s); log: %s", run.job.run, run.proc.returncode, run.log)
-        return Outcome(run.job, "done" if ok else "failed", slot, (now - run.started) / 60, run.log, tail,
-                       run.started, now)
+            log.warning("run %s failed (exit status %s); log: %s", run.job.run, status, run.log)
+        return Outcome(run.job, "done" if ok else "failed", run.handle.worker, (now - run.started) / 60, run.log,
+                       tail, run.started, now)
 
     def next_ready() -> Job | None:
         ready = []
@@ -209,14 +218,12 @@ def train_jobs(todo: Sequence[Job], runs_dir: str | Path, workers: int = 2, thre
 
     def start(slot: int, job: Job) -> _Running:
         path = runs_dir / LOGS / f"{job.run}.log"
-        handle = open(path, "w")
-        slot_env = {**env, "CUDA_VISIBLE_DEVICES": gpus[slot % len(gpus)]} if gpus else env
         alone = not running and bottleneck(job, pending)  # e.g. the shared pretraining run, before everything else
-        proc = subprocess.Popen(command(job, runs_dir, threads * workers if alone else threads, python),
-                                stdout=handle, stderr=subprocess.STDOUT, env=slot_env)
-        return _Running(job, proc, path, handle, time.monotonic())
+        task = X.Task(job.run, functools.partial(command, job, runs_dir, python=python), path,
+                      Rs.for_config(job.config), alone)
+        return _Running(job, runner.start(task, slot), path, time.monotonic())
 
-    bar = tqdm(total=len(todo), desc="planned runs", unit="run", disable=not progress)
+    bar = progress_bar(total=len(todo), desc="planned runs", unit="run", disable=not progress)
     shown: dict[str, int] = {}
     try:
         with logging_redirect_tqdm():
@@ -231,18 +238,26 @@ def train_jobs(todo: Sequence[Job], runs_dir: str | Path, workers: int = 2, thre
                     pending.clear()
                 time.sleep(poll_s)
                 for slot, run in list(running.items()):
-                    if run.proc.poll() is not None:
-                        ended[run.job.run] = finish(slot, running.pop(slot))
+                    status = run.handle.poll()
+                    if status is not None:
+                        ended[run.job.run] = finish(running.pop(slot), status)
                 done = sum(o.state == "done" for o in ended.values())
                 counts = {"done": done, "running": len(running), "failed": len(ended) - done}
-                if counts != shown:  # redraw on changes only (a log file gets every redraw)
-                    bar.update(len(ended) - bar.n)
+                if counts != shown:  # redraw on changes only, once (a log gets a line per redraw)
+                    bar.n = len(ended)
                     bar.set_postfix(counts)
                     shown = counts
     finally:
         for run in running.values():  # interrupted: stop the workers (their checkpoints let a rerun resume)
-            run.proc.terminate()
-            run.proc.wait()
-            run.handle.close()
+            run.handle.cancel()
         bar.close()
     return [ended[j.run] for j in todo]
+
+
+def summary(outcomes: Sequence[Outcome]) -> str:
+    """The table of a run list's outcomes: run, variant, seed, worker (slot or SLURM job), minutes, state."""
+    rows = [(o.job.run, o.job.config.variant, str(o.job.config.runtime.seed), o.worker or "-", f"{o.minutes:.1f}",
+             o.state) for o in outcomes]
+    header = ("run", "variant", "seed", "worker", "minutes", "state")
+    widths = [max(len(c) for c in column) for column in zip(header, *rows)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in (header, *rows))

@@ -10,6 +10,11 @@ A run folder holds ``config.json`` (the resolved config, its hash and the data f
 (resumable; an interrupted run continues from it on the next call) and ``provenance.json`` (git SHA and
 dirty flag, package versions, device, seed, threads, world size, wall time; no host name, no timestamps).
 
+Concurrency: the run cache may be shared by several processes and machines (a shared filesystem). A run is trained
+under its lock, ``<run folder>/.lock`` (:mod:`rlqlib.engine.locks`): a second process asking for it waits for the
+holder and then loads the finished run, or, if the holder died, takes the lock over and resumes from the last
+checkpoint. ``metrics.json`` is written last and atomically, so a folder that holds it is a finished run.
+
 A TAD student depends on its teacher run (variant ``teacher``, :func:`rlqlib.engine.teacher.teacher_config`): the
 teacher is trained or loaded first and its hash becomes part of the student's resolved config. A run with
 ``model.init = "synthcc"`` (its teacher too, if it has one) depends likewise on the shared pretraining run
@@ -26,13 +31,14 @@ filling the same runs folder at the same time do not inflate a notebook's counts
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import platform
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +47,7 @@ import torch
 
 from rlqlib.engine import config as C
 from rlqlib.engine import hashing as H
+from rlqlib.engine import locks as L
 from rlqlib.engine import pretrain as Pt
 from rlqlib.engine import teacher as Tc
 from rlqlib.engine import train as T
@@ -209,7 +216,9 @@ def load_run(run_dir: str | Path) -> Run:
 def run_or_load(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs", asked: Mapping[str, Any] | None = None) -> Run:
     """Train ``cfg`` once (resuming an interrupted attempt) or load the finished run from the cache.
 
-    Works unchanged under ``torchrun``: every process calls it; rank 0 writes the files.
+    Safe under concurrency: the run trains under its lock (:mod:`rlqlib.engine.locks`); a process that finds it
+    held waits and then loads the finished run, or takes over from a dead holder and resumes from its checkpoint.
+    Works unchanged under ``torchrun``: every process calls it; rank 0 takes the lock and writes the files.
 
     Args:
         cfg: the config (from :func:`rlqlib.engine.presets.make`); its teacher is resolved here.
@@ -224,25 +233,66 @@ def run_or_load(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs", asked: M
     cfg, teacher = resolve_with_teacher(cfg, runs_dir)
     h = H.run_hash(cfg)
     d = Path(runs_dir) / f"{cfg.variant}-{h[:12]}"
-    if (d / "metrics.json").is_file():
-        run = load_run(d)
-        if run.hash != h:
-            raise RuntimeError(f"{d}/config.json has hash {run.hash}, expected {h} (hash prefix collision or an "
-                               "edited file); delete the folder to retrain")
-        _record(runs_dir, "loaded", d, asked)
-        log.info("loaded run %s", d)
-        return run
+    run = _finished(d, h)
+    if run is None:
+        with _trainer_lock(d) as lock:
+            run = _finished(d, h)  # another process finished it while this one waited
+            if run is None:
+                return _train(cfg, h, d, runs_dir, teacher, lock, asked)
+    _record(runs_dir, "loaded", d, asked)
+    log.info("loaded run %s", d)
+    return run
+
+
+def _finished(d: Path, h: str) -> Run | None:
+    """The finished run in ``d`` (its ``metrics.json`` is there), checked against the hash ``h``; None if unfinished."""
+    if not (d / "metrics.json").is_file():
+        return None
+    run = load_run(d)
+    if run.hash != h:
+        raise RuntimeError(f"{d}/config.json has hash {run.hash}, expected {h} (hash prefix collision or an "
+                           "edited file); delete the folder to retrain")
+    return run
+
+
+@contextlib.contextmanager
+def _trainer_lock(d: Path) -> Iterator[L.Lock | None]:
+    """The run's lock (:mod:`rlqlib.engine.locks`), taken by rank 0 (the other ranks of a torchrun job wait for it at a
+    barrier); None on the other ranks."""
+    if _rank() != 0:
+        torch.distributed.barrier()
+        yield None
+        return
+    d.mkdir(parents=True, exist_ok=True)
+    with L.hold(d / L.LOCK, on_wait=lambda holder: log.warning(  # a warning: the wait may be long
+            "run %s is being trained by %s; waiting", d, holder.describe() if holder else "another process")) as lock:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()
+        yield lock
+
+
+def _write_json(path: Path, obj: dict[str, Any]) -> None:
+    """Write ``obj`` to ``path`` whole or not at all (a temporary file of this process, then ``os.replace``)."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _train(cfg: C.ExperimentConfig, h: str, d: Path, runs_dir: str | Path, teacher: Run | None,
+           lock: L.Lock | None, asked: Mapping[str, Any] | None) -> Run:
+    """Train (or resume) the resolved ``cfg`` into ``d`` under ``lock``; the trainer stops after an epoch whose lock
+    another process has taken over (:class:`rlqlib.engine.locks.LockLost`)."""
     if _rank() == 0:
-        d.mkdir(parents=True, exist_ok=True)
         record = {"hash": h, "data_fingerprint": H.data_fingerprint(cfg), "config": C.to_dict(cfg)}
-        (d / "config.json").write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+        _write_json(d / "config.json", record)
     resumed, earlier_s = earlier_epochs(d)
     t0 = time.perf_counter()
     init_dir = run_dir_for(Tc.resolve(Pt.pretrain_config(cfg)), runs_dir) if Pt.needs_pretrain(cfg) else None
-    metrics = T.fit(cfg, d, resume=True, teacher_dir=teacher.dir if teacher else None, init_dir=init_dir)
+    metrics = T.fit(cfg, d, resume=True, teacher_dir=teacher.dir if teacher else None, init_dir=init_dir,
+                    on_epoch=lock.check if lock is not None else None)
     if _rank() == 0:
         prov = provenance(cfg, earlier_s + time.perf_counter() - t0, resumed)
-        (d / "provenance.json").write_text(json.dumps(prov, indent=1, sort_keys=True) + "\n")
+        _write_json(d / "provenance.json", prov)
     _record(runs_dir, "trained", d, asked)
     log.info("trained run %s", d)
     return Run(d, cfg, h, metrics, True)

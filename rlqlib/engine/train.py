@@ -19,8 +19,9 @@ restores its own checkpoint instead.
 Evaluation happens after the last epoch (and every ``schedule.eval_every`` epochs for curves); the final epoch
 is reported, there is **no checkpoint selection on the test set** (the reference selects the best test epoch).
 
-Files written in ``run_dir`` (rank 0 only): ``checkpoint.pt``, ``metrics.jsonl`` (one JSON line per finished
-epoch, rewritten whole each epoch so that it always matches the checkpoint) and ``metrics.json`` (final).
+Files written in ``run_dir`` (rank 0 only), each whole or not at all (temp file, ``os.replace``): ``checkpoint.pt``,
+``metrics.jsonl`` (one JSON line per finished epoch, rewritten whole each epoch so that it always matches the
+checkpoint) and ``metrics.json`` (final, written last: a folder holding it is a finished run).
 """
 
 from __future__ import annotations
@@ -40,12 +41,10 @@ import torch.distributed as dist
 from torch import nn
 
 from rlqlib.data import training as TD
-from rlqlib.data.batches import TrainBatches
-from rlqlib.data.degrade import MIXES
 from rlqlib.data.images import load_images
-from rlqlib.data.recolour import COLOURS, LAST_COLOURS, extended_pid2clothes
+from rlqlib.data.lq import dataset_mix
 from rlqlib.data.sampler import PKSampler
-from rlqlib.engine.config import SECTIONS, ExperimentConfig, to_dict
+from rlqlib.engine.config import SECTIONS, ExperimentConfig, effective, to_dict
 from rlqlib.engine.features import run_features
 from rlqlib.engine.hashing import run_hash
 from rlqlib.engine.pretrain import needs_pretrain
@@ -135,8 +134,9 @@ def _recipe(cfg: ExperimentConfig, model_cfg: ModelConfig) -> Recipe:
     """The sub-configs a method reads: every config section :class:`~rlqlib.methods.base.Recipe` names (the model
     section with the train set's sizes filled in), the terms, weights, LQ augmentation and seed."""
     sections = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(Recipe) if f.name in SECTIONS}
+    lq_aug = cfg.data.lq_aug if cfg.data.lq_aug_mode == "replace" else 0.0  # extra_view: made in the batches
     return Recipe(**{**sections, "model": model_cfg}, terms=tuple(cfg.terms), weights=cfg.weights,
-                  lq_aug=cfg.data.lq_aug, seed=cfg.runtime.seed)
+                  lq_aug=lq_aug, seed=cfg.runtime.seed)
 
 
 def _floats(d: dict) -> dict:
@@ -167,7 +167,7 @@ class Trainer:
 
     def __init__(self, cfg: ExperimentConfig, run_dir: str | Path | None = None,
                  teacher_dir: str | Path | None = None, init_dir: str | Path | None = None) -> None:
-        self.cfg = cfg
+        self.cfg = cfg = effective(cfg)  # fields that follow the dataset, filled in (the hash is the same)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.init_dir = Path(init_dir) if init_dir is not None else None
         self.rank, self.world = _dist()
@@ -212,37 +212,31 @@ class Trainer:
             extra["gender"] = TD.gender_per_sample(cfg.data, ds)
         if "pose" in cfg.terms:
             extra["pose"] = TD.pose_per_sample(cfg.data, ds)
-        colours = COLOURS if cfg.data.colours == "all" else LAST_COLOURS
-        num_orig_clothes = int(pid2clothes.shape[1])
-        recolour = {}
-        if cfg.data.cloth_aug:
-            shirt, pant = TD.clothes_masks(cfg.data, ds, workers)
-            pid2clothes = extended_pid2clothes(pid2clothes, len(colours))
-            recolour = dict(recolour=True, shirt_masks=shirt.to(self.device), pant_masks=pant.to(self.device),
-                            num_orig_clothes=num_orig_clothes, colours=colours)
         sampler = PKSampler(pids, cfg.data.p, cfg.data.k, _seed(cfg, 3), self.rank, self.world)
-        batches = TrainBatches(self.images, pids, clothes, sampler, self.gen_cap, self.device, extra=extra,
-                               **recolour)
-        mix = cfg.tad.mix or (cfg.data.dataset if cfg.data.dataset in MIXES else "generic")
-        hq_images, hq_sampler = self._hq_set(pids)
+        batches, pid2clothes = TD.train_batches(cfg.data, ds, self.images, clothes, pid2clothes, sampler,
+                                                self.gen_cap, self.device, extra, workers)
+        mix = cfg.tad.mix or dataset_mix(cfg.data.dataset)
+        hq_images, hq_sampler, hq_lq = self._hq_set(pids, mix)
         return TrainData(images=self.images, pids=pids, pid2clothes=pid2clothes, batches=batches,
                          generator=self.gen_cap, hq_images=hq_images, hq_sampler=hq_sampler,
-                         hq_generator=self.gen_tad, mix=mix)
+                         hq_generator=self.gen_tad, mix=mix, hq_lq=hq_lq, lq_aug_mix=TD.lq_aug_mix(cfg.data))
 
-    def _hq_set(self, target_pids: np.ndarray) -> tuple[torch.Tensor | None, PKSampler | None]:
-        """The HQ images of the TAD pass on the device and their P×K sampler; (None, None) without TAD."""
+    def _hq_set(self, target_pids: np.ndarray, mix: str) -> tuple:
+        """The HQ images of the TAD pass on the device, their P×K sampler and their LQ twins' source
+        (:func:`rlqlib.data.training.hq_lq_source`); (None, None, None) without TAD."""
         cfg = self.cfg
         if not cfg.tad.enabled:
-            return None, None
+            return None, None, None
         if cfg.tad.source == "target":
-            images, pids = self.images, target_pids
+            images, pids, paths = self.images, target_pids, [s.path for s in self.ds.train]
         else:
             ext = TD.external_dataset(cfg.data, cfg.tad.source, cfg.tad.external_root)
-            pids = np.array([s.pid for s in ext.train], dtype=np.int64)
-            images = load_images([s.path for s in ext.train], cfg.data.image_size, max(1, cfg.runtime.threads))
+            pids, paths = np.array([s.pid for s in ext.train], dtype=np.int64), [s.path for s in ext.train]
+            images = load_images(paths, cfg.data.image_size, max(1, cfg.runtime.threads))
         keep = TD.subsample_per_identity(pids, cfg.tad.subsample, _seed(cfg, 4))
         hq_images, hq_pids = images[torch.from_numpy(keep).to(images.device)].to(self.device), pids[keep]
-        return hq_images, PKSampler(hq_pids, cfg.data.p, cfg.data.k, _seed(cfg, 5), self.rank, self.world)
+        hq_lq = TD.hq_lq_source(cfg.data, [paths[i] for i in keep], hq_images, mix, max(1, cfg.runtime.threads))
+        return hq_images, PKSampler(hq_pids, cfg.data.p, cfg.data.k, _seed(cfg, 5), self.rank, self.world), hq_lq
 
     def _teacher_state(self, teacher_dir: str | Path | None) -> dict[str, Any]:
         """The checkpoint state of the teacher run this run distils from, checked against ``tad.teacher_hash``."""
@@ -293,10 +287,10 @@ class Trainer:
     # -------------------------------------------------------------------------------- passes
 
     def _bar(self, it, total: int, desc: str):
-        from tqdm.auto import tqdm
+        from rlqlib.data.progress import bar
 
-        return tqdm(it, total=total, desc=desc, unit="step", leave=False,
-                    disable=not self.cfg.runtime.progress or self.rank != 0)
+        return bar(it, total=total, desc=desc, unit="step", leave=False,
+                   disable=not self.cfg.runtime.progress or self.rank != 0)
 
     def evaluate(self) -> dict[str, dict]:
         """Score the current model on the dataset's query/gallery splits (rank 0 computes, all ranks get it)."""
@@ -352,7 +346,7 @@ class Trainer:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         save_checkpoint(self.state(epoch), self.run_dir / CHECKPOINT)
         lines = "".join(json.dumps(h, sort_keys=True) + "\n" for h in self.history)
-        tmp = self.run_dir / ".metrics.jsonl.tmp"
+        tmp = self.run_dir / f".metrics.jsonl.tmp-{os.getpid()}"
         tmp.write_text(lines)
         os.replace(tmp, self.run_dir / "metrics.jsonl")
 
@@ -391,15 +385,18 @@ class Trainer:
                    for k, rec in last_rec.items() if isinstance(rec, dict) and k != "eval"}  # the passes
         metrics = {"variant": cfg.variant, "config_hash": self.hash, "epochs": cfg.schedule.epochs,
                    "eval": final_eval, "train": untimed}
-        if self.run_dir is not None and self.rank == 0:
-            (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True) + "\n")
+        if self.run_dir is not None and self.rank == 0:  # last and atomic: its presence marks a finished run
+            tmp = self.run_dir / f".metrics.json.tmp-{os.getpid()}"
+            tmp.write_text(json.dumps(metrics, indent=1, sort_keys=True) + "\n")
+            os.replace(tmp, self.run_dir / "metrics.json")
         if self.world > 1:
             dist.barrier()
         return metrics
 
 
 def fit(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = True, *, teacher_dir: str | Path | None = None,
-        init_dir: str | Path | None = None, stop_after_epoch: int | None = None) -> dict[str, Any]:
+        init_dir: str | Path | None = None, stop_after_epoch: int | None = None,
+        on_epoch: Callable[[dict], None] | None = None) -> dict[str, Any]:
     """Train ``cfg`` into ``run_dir`` (resuming from its checkpoint when ``resume``) and return the final metrics.
 
     Args:
@@ -409,8 +406,11 @@ def fit(cfg: ExperimentConfig, run_dir: str | Path, resume: bool = True, *, teac
         teacher_dir: the teacher's run folder (TAD runs with a teacher).
         init_dir: the pretraining run's folder (runs with ``model.init = "synthcc"``).
         stop_after_epoch: test hook: raise :class:`TrainingInterrupted` after this many epochs (checkpoint saved).
+        on_epoch: called with each epoch's record after its checkpoint is written (it may raise to stop the run:
+            :meth:`rlqlib.engine.locks.Lock.check`).
     """
-    return Trainer(cfg, run_dir, teacher_dir, init_dir).fit(resume=resume, stop_after_epoch=stop_after_epoch)
+    return Trainer(cfg, run_dir, teacher_dir, init_dir).fit(resume=resume, stop_after_epoch=stop_after_epoch,
+                                                            on_epoch=on_epoch)
 
 
 def load_run_model(run_dir: str | Path, device: str | torch.device = "cpu") -> nn.Module:

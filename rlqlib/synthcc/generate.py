@@ -33,9 +33,9 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from rlqlib.data import degrade
+from rlqlib.data.progress import bar as progress_bar
 from rlqlib.synthcc.body import POSE_FAMILIES, Body, Outfit, sample_body, sample_family_yaw, sample_outfit
 from rlqlib.synthcc.config import PRESETS, PRETRAIN_FIELDS, SynthConfig
 from rlqlib.synthcc.render import (GROUPS, ID_STREAM, OUTFIT_STREAM, PLAN_STREAM, Camera, ImageSpec, init_worker,
@@ -255,7 +255,7 @@ def generate(cfg: SynthConfig, out: str | Path, seed: int = 0, workers: int | No
             finished or interrupted run of) the same preset, config and seed, which is then regenerated in place.
         seed: same seed ⇒ byte-identical files, whatever ``workers``.
         workers: processes (default ``os.cpu_count()``); 1 renders in this process.
-        progress: show a tqdm bar over chunks.
+        progress: show a progress bar over chunks (a line every few seconds in a log: :mod:`rlqlib.data.progress`).
 
     Returns:
         The manifest written to ``synthcc.json`` (format, preset, seed, image_size, counts, cameras, config; with a
@@ -282,7 +282,7 @@ def generate(cfg: SynthConfig, out: str | Path, seed: int = 0, workers: int | No
     (out / ".synthcc-partial.json").write_text(json.dumps(manifest, sort_keys=True))
     jobs = [(specs[i:i + CHUNK], cfg, seed, cams, out) for i in range(0, len(specs), CHUNK)]
     records: list[dict] = []
-    with tqdm(total=len(specs), desc=f"SynthCC {cfg.name}", unit="img", disable=not progress) as bar:
+    with progress_bar(total=len(specs), desc=f"SynthCC {cfg.name}", unit="img", disable=not progress) as bar:
         if workers == 1 or len(jobs) == 1:
             for job in jobs:
                 records.extend(render_chunk(job))

@@ -55,7 +55,7 @@ def test_two_workers_train_what_one_does_teacher_first_and_survive_a_failure(smo
     teacher, student, cal, failed = (outcomes[j.run] for j in jobs)
     assert [o.state for o in (teacher, student, cal)] == ["done"] * 3 and failed.state == "failed"
     assert teacher.ended <= student.started  # the student waited for its teacher
-    assert {teacher.worker, cal.worker} == {0, 1}  # the first two jobs ran side by side
+    assert {teacher.worker, cal.worker} == {"0", "1"}  # the first two jobs ran side by side
     assert failed.log.is_file() and any("no-such-data" in line for line in failed.tail)
 
     ok = [j for j in jobs if j.run != failed.job.run]
@@ -73,18 +73,18 @@ def test_a_student_of_a_failed_teacher_is_not_started(smoke_config, tmp_path):
     assert teacher.job.run in student.tail[0] and not (tmp_path / student.job.run).exists()
 
 
-def test_train_plan_command_reports_failures(tmp_path, capsys):
-    from rlqlib.book import runner as book
+def test_runs_command_reports_failures(tmp_path, capsys):
+    from rlqlib import cli
 
     source = tmp_path / "runs-smoke"
     source.mkdir()
     (source / R.LEDGER).write_text(json.dumps({"event": "planned", "variant": "cal", "seed": 0,
                                                "overrides": {"schedule.epochs": 1}, "tag": "page:1:2"}) + "\n")
-    args = ["train-plan", "--from", str(source), "--preset", "smoke", "--root", str(tmp_path / "nothing"),
+    args = ["runs", "--plan", str(source), "--preset", "smoke", "--root", str(tmp_path / "nothing"),
             "--runs-dir", str(tmp_path / "runs"), "--jobs", "2", "--quiet"]
-    assert book.main(args) == 1
+    assert cli.main(args) == 1
     out, err = capsys.readouterr()
-    assert "1 to train with 1 workers" in out and "0 of 1 runs trained, 1 failed" in out
+    assert "1 to train, 1 at a time (local)" in out and "0 of 1 runs trained, 1 failed" in out
     assert "failed; log:" in err and str(tmp_path / "runs" / "logs") in err
 
 
