@@ -24,6 +24,11 @@ Reported per scale (best of ``--repeats`` runs; run it twice when other jobs sha
   bit-identical), vs the verbatim unstable reference (full CMC identical? |ΔmAP|), and end to end
   (chunked GEMM vs per-query GEMV distances: |ΔmAP| ≤ 1e-6 required).
 
+With ``--score-command`` each scale's features are also written to ``.npz`` files and scored both ways users do:
+the library call :func:`rlqlib.engine.ranking.score_files` in this process (best of ``--repeats``) and the
+``rlq score`` command in a fresh process (best of ``--repeats``, interpreter start-up and imports included); the
+command imports no torch, so it should stay within 1.5× of the library call.
+
 At LaST scale the reference is run on the first ``--ref-last-queries`` queries only (its distance matrix and
 int64 argsort for 10,000 queries need ~15 GB) and its time is **extrapolated linearly** to 10,000 queries; ours
 runs ``--last-queries`` queries end to end (default all 10,000; extrapolated the same way when fewer) and the
@@ -35,7 +40,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +52,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from rlqlib.engine.evaluate import evaluate, evaluate_distmat  # noqa: E402
+from rlqlib.engine.ranking import score_files  # noqa: E402
 
 LAST_QUERIES = 10_000
 
@@ -277,6 +285,31 @@ def run_scale(scale: Scale, args: argparse.Namespace) -> dict:
     }
 
 
+def score_command(scale: Scale, args: argparse.Namespace) -> dict:
+    """``rlq score`` (a fresh process) against the in-process :func:`score_files` on this scale's features, CC
+    protocol where the scale has clothes labels (general otherwise); best of ``args.repeats`` each."""
+    data = make_data(scale, args.dim, args.seed)
+    q_pids, g_pids, q_cams, g_cams, q_clo, g_clo = data["labels"]
+    protocol = "cc" if "cc" in scale.protocols else "general"
+    rlq = Path(sys.executable).parent / "rlq"
+    with tempfile.TemporaryDirectory() as tmp:
+        q, g = Path(tmp) / "q.npz", Path(tmp) / "g.npz"
+        np.savez(q, feats=data["qf"].numpy(), pids=q_pids, camids=q_cams, clothes_ids=q_clo)
+        np.savez(g, feats=data["gf"].numpy(), pids=g_pids, camids=g_cams, clothes_ids=g_clo)
+        score_files(q, g, protocol)  # warm the page cache for both
+        res, t_lib = timed(lambda: score_files(q, g, protocol), args.repeats)
+        cmd = [str(rlq), "score", "--query", str(q), "--gallery", str(g), "--protocol", protocol]
+        best, out = float("inf"), None
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            best = min(best, time.perf_counter() - start)
+    same = json.loads(out.stdout) == res
+    return {"scale": scale.name, "protocol": protocol, "library_s": t_lib.wall, "command_s": best,
+            "ratio": best / t_lib.wall, "same_result": same, "command": " ".join(cmd[:2]) + " ...",
+            "load_avg_1min": os.getloadavg()[0]}
+
+
 def report(r: dict) -> str:
     xo = "~" if r["ours_extrapolated"] else ""  # extrapolated figures
     x = "~" if r["ref_extrapolated"] else ""  # also ours on the metric stage, run on the reference's queries
@@ -314,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="timings are the best of this many runs (LaST: 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    p.add_argument("--score-command", action="store_true",
+                   help="also time `rlq score` against the in-process score_files on each scale")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -323,6 +358,12 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"unknown scale {name!r}; choose from {', '.join(SCALES)}")
         results.append(run_scale(SCALES[name], args))
         print(report(results[-1]), flush=True)
+        if args.score_command:
+            c = score_command(SCALES[name], args)
+            results[-1]["score_command"] = c
+            print(f"  rlq score  : command {c['command_s']:.2f} s vs library call {c['library_s']:.2f} s "
+                  f"({c['ratio']:.2f}x, {c['protocol']}, same result: {c['same_result']}; load average "
+                  f"{c['load_avg_1min']:.1f})", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     ok = all(r["agreement"]["bit_identical_to_stable_ref"]

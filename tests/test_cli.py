@@ -134,3 +134,36 @@ def test_score_prints_metrics_json(tmp_path):
     assert abs(out["mAP"] - (1.0 + 0.5) / 2) < 1e-9
     bad = _rlq("score", "--query", str(tmp_path / "q.npz"), "--gallery", str(tmp_path / "g.npz"), "--protocol", "xx")
     assert bad.returncode == 2 and "unknown protocol" in bad.stderr
+
+
+def test_evaluate_names_a_truncated_checkpoint_in_one_line(tmp_path):
+    from rlqlib.engine.config import to_dict
+    from rlqlib.engine.presets import make
+
+    run = tmp_path / "bm-000000000000"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"config": to_dict(make("smoke", "bm")), "hash": "0" * 64}))
+    (run / "metrics.json").write_text("{}")
+    (run / "checkpoint.pt").write_bytes(b"PK\x03\x04 truncated")
+    res = _rlq("evaluate", "--run", str(run))
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.stderr
+    assert lines[0].startswith("rlq evaluate: error: checkpoint") and "checkpoint.pt cannot be read" in lines[0]
+
+
+def test_score_does_not_import_torch(tmp_path):
+    # `rlq score` runs on numpy alone (rlqlib.engine.ranking): importing torch would cost more than scoring
+    import numpy as np
+
+    f = np.eye(3, dtype=np.float32)
+    for name in ("q", "g"):
+        np.savez(tmp_path / f"{name}.npz", feats=f, pids=np.arange(3), camids=np.array([0, 1, 2]) + (name == "g"))
+    code = ("import sys, json; from rlqlib.cli import main; "
+            f"rc = main(['score', '--query', {str(tmp_path / 'q.npz')!r}, '--gallery', {str(tmp_path / 'g.npz')!r}]); "
+            "print(json.dumps({'rc': rc, 'torch': 'torch' in sys.modules}))")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    status = json.loads(res.stdout.strip().splitlines()[-1])
+    assert status == {"rc": 0, "torch": False}
+    assert json.loads("".join(res.stdout.strip().splitlines()[:-1]))["top1"] == 1.0

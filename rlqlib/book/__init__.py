@@ -5,6 +5,7 @@ The names below are the notebooks' public API: a page imports from ``rlqlib.book
 
 # tables and claims
 from rlqlib.book.checks import Checked, ablation, differences, interaction, paper_values, sign_checks, tally_text
+from rlqlib.book.differences import differences_table
 from rlqlib.book.experiments import (Setting, aggregate, cached, config, data_options, dataset, describe_configs,
                                      describe_runs, describe_teachers, external_stats, features, labels, mean_std,
                                      paired_delta, results, run_metrics, split_images, teachers, train)

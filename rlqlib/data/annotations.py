@@ -192,6 +192,25 @@ def image_identifier(dataset: str, path: str | Path) -> str:
                        f"{', '.join(sorted(_FOLDER_PREFIXED | _STEM_ONLY))}")
 
 
+def read_faulty_lists(paths: Iterable[str | Path]) -> set[str]:
+    """The union of the authors' faulty-silhouette lists (``*_Pant_faulty.csv``, ``*_Shirt_faulty.csv``: no
+    header, one image identifier per line, docs/spec.md §6); blank lines are skipped."""
+    out: set[str] = set()
+    for path in paths:
+        path = Path(path)
+        for lineno, cells in _rows(path):
+            if len(cells) != 1 or not cells[0]:
+                raise DatasetError(f"{path}, line {lineno}: expected one image identifier per line (e.g. "
+                                   f"000_2_c8_001135), got {','.join(cells)!r}")
+            out.add(cells[0])
+    return out
+
+
+def faulty_flags(ds: ReIDDataset, faulty: set[str]) -> np.ndarray:
+    """(num_train_images,) bool: which train images of ``ds`` are in the faulty set (by :func:`image_identifier`)."""
+    return np.array([image_identifier(ds.name, s.path) in faulty for s in ds.train], dtype=bool)
+
+
 def pose_labels(ds: ReIDDataset, table: Mapping[str, int] | str | Path) -> np.ndarray:
     """Pose cluster of each train sample of ``ds`` (order of ``ds.train``), int64 array (num_train_images,).
 

@@ -1,8 +1,9 @@
-"""Training batches on the device: sampled indices → in-memory images → recoloured replicas → augmentation.
+"""Training batches on the device: sampled indices → in-memory images → recoloured replicas → LQ views → augmentation.
 
 :class:`TrainBatches` joins the sampler (:mod:`rlqlib.data.sampler`), the clothes recolouring of docs/spec.md §3.7
-(:mod:`rlqlib.data.recolour`) and the train transform of docs/spec.md §3.5 (:mod:`rlqlib.data.transforms`); all of it runs
-batched on the training device, drawing from one explicit ``torch.Generator``.
+(:mod:`rlqlib.data.recolour`), the "BM + LQ Aug." view of docs/spec.md §4 (:mod:`rlqlib.data.lq`) and the train
+transform of docs/spec.md §3.5 (:mod:`rlqlib.data.transforms`); all of it runs batched on the training device,
+drawing from one explicit ``torch.Generator``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from rlqlib.data.lq import LQSource
 from rlqlib.data.recolour import (COLOURS, colour_table, recolour_clothes, sample_recolour,
                                   synthetic_clothes_labels)
 from rlqlib.data.sampler import PKSampler
@@ -28,6 +30,9 @@ class TrainBatches:
     M = 2B in the order ``[x0, x0', x1, x1', ...]`` (the reference's (B,2) → (2B) flatten),
     labels repeated, the replica's ``clothes_ids`` set to its synthetic class, and ``replica``
     (M,) bool marking the copies. Original and replica are augmented independently, as in R.
+    With ``lq_view`` each sample is also followed by a degraded view (the authors' "BM + LQ Aug.", docs/spec.md
+    §4): ``[x0, x0', x0_lq, x1, ...]`` (M = 3B; 2B without replicas), with the sample's labels and its original
+    clothes class, marked by ``lq_view`` (M,) bool; it is made from the stored image before the augmentation.
 
     Args:
         images: (N,3,H,W) uint8, indexed where it lives (keep it on the GPU when it fits).
@@ -40,7 +45,11 @@ class TrainBatches:
         shirt_masks, pant_masks: (N,1,H,W) bool, as from :func:`load_masks`.
         num_orig_clothes: number of real train clothes classes (N_orig).
         colours: colour table (:data:`COLOURS`; :data:`LAST_COLOURS` for LaST).
-        single_colour: (N,) bool, True for "faulty" images that get one colour for both parts.
+        single_colour: (N,) bool, True for "faulty" images that get one colour for both parts (pass their
+            ``_clothes`` mask as both masks).
+        lq_view: degraded copies of ``images`` by index (:class:`~rlqlib.data.lq.LQSource`): adds the LQ view.
+        lq_view_p: probability that a sample's extra view is degraded (1 = the authors' code); the others carry
+            an undegraded copy.
         augment: keyword arguments of :func:`train_augment` (crop_p, flip_p, erase_p).
     """
 
@@ -60,6 +69,8 @@ class TrainBatches:
         num_orig_clothes: int | None = None,
         colours: Mapping[str, Sequence[int]] | Tensor = COLOURS,
         single_colour: Sequence[bool] | np.ndarray | Tensor | None = None,
+        lq_view: LQSource | None = None,
+        lq_view_p: float = 1.0,
         augment: Mapping[str, float] | None = None,
     ) -> None:
         check_images(images)
@@ -71,6 +82,11 @@ class TrainBatches:
         self.augment = dict(augment or {})
         labels = {"pids": pids, "clothes_ids": clothes_ids, **(extra or {})}
         self.labels = {name: self._per_sample(name, v, n) for name, v in labels.items()}
+        if lq_view is not None and lq_view.inputs.shape[0] != n:
+            raise ValueError(f"lq_view covers {lq_view.inputs.shape[0]} images, images has {n}")
+        if not 0.0 <= lq_view_p <= 1.0:
+            raise ValueError(f"lq_view_p must lie in [0, 1], got {lq_view_p}")
+        self.lq_view, self.lq_view_p = lq_view, float(lq_view_p)
         self.recolour = recolour
         if not recolour:
             return
@@ -106,10 +122,30 @@ class TrainBatches:
             index = index.to(self.device)
             batch = {name: t[index] for name, t in self.labels.items()}
             batch["index"] = index
+            views = 1
             if self.recolour:
                 x, batch = self._with_replicas(x, batch)
+                views = 2
+            if self.lq_view is not None:
+                x, batch = self._with_lq_view(x, batch, index, views)
             batch["images"] = train_augment(x, self.generator, **self.augment)
             yield batch
+
+    def _with_lq_view(self, x: Tensor, batch: dict[str, Tensor], index: Tensor, views: int) -> tuple[Tensor, dict]:
+        """Append each sample's LQ view after its ``views`` views: (B·views) → (B·(views + 1)) rows."""
+        b = index.shape[0]
+        lq = self.lq_view.make(index, self.generator).to(self.device)  # (B,3,H,W) uint8
+        if self.lq_view_p < 1.0:
+            clean = torch.rand(b, generator=self.generator, device=self.generator.device) >= self.lq_view_p  # (B,)
+            lq = torch.where(clean.to(self.device)[:, None, None, None], x[::views], lq)
+        out = {}
+        for name, t in batch.items():
+            per_sample = t.view(b, views, *t.shape[1:])  # (B, views, ...)
+            extra = per_sample[:, :1] if name != "replica" else torch.zeros_like(per_sample[:, :1])
+            out[name] = torch.cat((per_sample, extra), dim=1).flatten(0, 1)  # originals' labels and clothes class
+        out["lq_view"] = torch.arange(b * (views + 1), device=self.device) % (views + 1) == views
+        stacked = torch.cat((x.view(b, views, *x.shape[1:]), lq[:, None]), dim=1)  # (B, views + 1, 3, H, W)
+        return stacked.flatten(0, 1), out
 
     def _with_replicas(self, x: Tensor, batch: dict[str, Tensor]) -> tuple[Tensor, dict]:
         index, pids = batch["index"], batch["pids"]

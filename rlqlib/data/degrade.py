@@ -235,14 +235,16 @@ def full_fp32_matmul() -> Iterator[None]:
             torch.set_float32_matmul_precision(previous)
 
 
-def _pixelate_matmul(x: Tensor, r: Tensor) -> Tensor:
+def _pixelate_matmul(x: Tensor, r: Tensor, size: tuple[int, int] | None = None) -> Tensor:
     """Pixelation as four batched 1-D resampling matmuls (horizontal then vertical, down then up, like PIL).
 
     A fixed number of kernels whatever the mix of sizes (GPU-friendly). uint8 levels are rounded half up and
     clipped after every pass, as PIL stores each pass as uint8 (its fixed-point sums round half up). Images
-    with r >= the shorter side are returned unchanged.
+    with r >= the shorter side are returned unchanged (resized to ``size`` when given: the identity down-pass
+    then the bilinear up-pass is that resize).
     """
     _, _, h, w = x.shape
+    oh, ow = size or (h, w)
     short = min(h, w)
     keep = r >= short
     rr = torch.where(keep, torch.full_like(r, short), r)  # unchanged images: identity resampling
@@ -252,8 +254,8 @@ def _pixelate_matmul(x: Tensor, r: Tensor) -> Tensor:
     full_h, full_w = torch.full_like(sh, h), torch.full_like(sw, w)
     down_w = _resample_matrices(full_w, sw, w, wm, "bicubic").float()[:, None]  # (B, 1, wm, W)
     down_h = _resample_matrices(full_h, sh, h, hm, "bicubic").float()[:, None]  # (B, 1, hm, H)
-    up_w = _resample_matrices(sw, full_w, wm, w, "bilinear").float()[:, None]  # (B, 1, W, wm)
-    up_h = _resample_matrices(sh, full_h, hm, h, "bilinear").float()[:, None]  # (B, 1, H, hm)
+    up_w = _resample_matrices(sw, torch.full_like(sw, ow), wm, ow, "bilinear").float()[:, None]  # (B, 1, OW, wm)
+    up_h = _resample_matrices(sh, torch.full_like(sh, oh), hm, oh, "bilinear").float()[:, None]  # (B, 1, OH, hm)
     levels = x.dtype == torch.uint8
 
     def store(t: Tensor) -> Tensor:
@@ -263,15 +265,51 @@ def _pixelate_matmul(x: Tensor, r: Tensor) -> Tensor:
         t = store(x.float() @ down_w.transpose(2, 3))  # (B, 3, H, wm)
         t = store(down_h @ t)  # (B, 3, hm, wm)
         t = store(t @ up_w.transpose(2, 3))  # (B, 3, hm, W)
-        t = store(up_h @ t)  # (B, 3, H, W)
+        t = store(up_h @ t)  # (B, 3, OH, OW)
+    if (oh, ow) != (h, w):
+        return _like(t, x)
     return torch.where(keep[:, None, None, None], x, _like(t, x))
 
 
-def pixelate(x: Tensor, r: Tensor) -> Tensor:
-    """Downsample so the shorter side is ``r`` pixels (bicubic, antialiased), then bilinear back to H×W.
+def _out_size(x: Tensor, size: tuple[int, int] | None) -> tuple[int, int] | None:
+    """``size`` as ints, or None when it is the batch's own size (the unchanged path)."""
+    if size is None:
+        return None
+    size = (int(size[0]), int(size[1]))
+    return None if size == tuple(x.shape[2:]) else size
+
+
+def resize(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """PIL's bilinear resize (``T.Resize`` on a PIL image: antialiased when shrinking) of a batch to (H, W).
+
+    uint8 on CPU: torch's uint8 kernels (Pillow-SIMD's fixed-point arithmetic); elsewhere two 1-D resampling
+    matmuls with PIL's weights, rounded half up per pass as PIL stores uint8 (within 1 grey level of PIL).
+    """
+    size = _out_size(x, size)
+    if size is None:
+        return x.clone()
+    if _uint8_kernels(x):
+        src = x.contiguous(memory_format=torch.channels_last)
+        return F.interpolate(src, size=size, mode="bilinear", antialias=True, align_corners=False).contiguous()
+    (_, _, h, w), (oh, ow) = x.shape, size
+    one = torch.ones(1, dtype=torch.long, device=x.device)
+    mw = _resample_matrices(one * w, one * ow, w, ow, "bilinear").float()[0]  # (OW, W)
+    mh = _resample_matrices(one * h, one * oh, h, oh, "bilinear").float()[0]  # (OH, H)
+    levels = x.dtype == torch.uint8
+    with full_fp32_matmul():
+        t = x.float() @ mw.t()  # (B, 3, H, OW)
+        t = t.add_(0.5).floor_().clamp_(0, 255) if levels else t
+        t = mh @ t  # (B, 3, OH, OW)
+    return _like(t.add_(0.5).floor_() if levels else t, x)
+
+
+def pixelate(x: Tensor, r: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+    """Downsample so the shorter side is ``r`` pixels (bicubic, antialiased), then bilinear back to H×W (or to
+    ``size``).
 
     The reference resizes the raw PIL image with its default bicubic filter and lets the train transform's
-    bilinear resize bring it back (docs/spec.md §4). Images whose shorter side is already <= r are left unchanged.
+    bilinear resize bring it back (docs/spec.md §4): with ``size`` the way back goes straight to the model input
+    size, as there. Images whose shorter side is already <= r are left unchanged (only resized to ``size``).
     uint8 on CPU uses torch's uint8 kernels (PIL's fixed-point arithmetic, ported from Pillow-SIMD) in
     channels_last memory, one group per distinct r; everything else (GPU, float input) uses
     :func:`_pixelate_matmul`.
@@ -279,21 +317,24 @@ def pixelate(x: Tensor, r: Tensor) -> Tensor:
     Args:
         x: (B, 3, H, W) uint8 or float.
         r: (B,) target shorter side in pixels.
+        size: (H', W') of the output; None = (H, W).
     """
     _check_range("pixelation size r", r, 1, math.inf)
+    size = _out_size(x, size)
     if not _uint8_kernels(x):
-        return _pixelate_matmul(x, r)
+        return _pixelate_matmul(x, r, size)
     _, _, h, w = x.shape
-    out = x.clone()
+    out = x.clone() if size is None else resize(x, size)
     short = min(h, w)
     src = x.contiguous(memory_format=torch.channels_last)
     for rv in torch.unique(r).tolist():  # one group per distinct size (at most 48), not per image
         if rv >= short:
             continue
         idx = (r == rv).nonzero().flatten()
-        size = (max(1, round(h * rv / short)), max(1, round(w * rv / short)))
-        small = F.interpolate(src[idx], size=size, mode="bicubic", antialias=True, align_corners=False)
-        out[idx] = F.interpolate(small, size=(h, w), mode="bilinear", antialias=False, align_corners=False)
+        small_size = (max(1, round(h * rv / short)), max(1, round(w * rv / short)))
+        small = F.interpolate(src[idx], size=small_size, mode="bicubic", antialias=True, align_corners=False)
+        out[idx] = F.interpolate(small, size=size or (h, w), mode="bilinear", antialias=size is not None,
+                                 align_corners=False)
     return out
 
 
@@ -480,26 +521,32 @@ def apply(
     artifact: str,
     params: dict[str, Tensor],
     generator: torch.Generator | None = None,
+    size: tuple[int, int] | None = None,
 ) -> Tensor:
-    """Apply one artifact with given per-image parameters; returns the same shape and dtype.
+    """Apply one artifact with given per-image parameters; returns the same shape (or (B, 3, *size)) and dtype.
 
     ``generator`` is needed by ``noise`` only (its per-pixel draw); the others are deterministic given params.
+    ``size``: resize the result to (H', W') as the reference's train transform does after degrading the raw
+    image (:func:`resize`; pixelation goes back up straight to it).
     """
     _check_name(artifact)
     if images.dim() != 4 or images.shape[1] != 3:
         raise ValueError(f"images must be a (B, 3, H, W) batch, got shape {tuple(images.shape)}")
     p = {name: v.to(images.device) for name, v in params.items()}
+    size = _out_size(images, size)
     if artifact == "pixelation":
-        return pixelate(images, p["r"])
+        return pixelate(images, p["r"], size)
     if artifact == "motion_blur":
-        return motion_blur(images, p["k"], p["angle"])
-    if artifact == "out_of_focus":
-        return gaussian_blur(images, p["k"], p["sigma"])
-    if artifact == "jpeg":
-        return jpeg(images, p["q"])
-    if generator is None:
+        out = motion_blur(images, p["k"], p["angle"])
+    elif artifact == "out_of_focus":
+        out = gaussian_blur(images, p["k"], p["sigma"])
+    elif artifact == "jpeg":
+        out = jpeg(images, p["q"])
+    elif generator is None:
         raise ValueError("apply(..., 'noise', ...) needs a generator for the per-pixel noise draw")
-    return add_noise(images, p["sigma"], generator)
+    else:
+        out = add_noise(images, p["sigma"], generator)
+    return out if size is None else resize(out, size)
 
 
 def choose_artifacts(n: int, mix: str, generator: torch.Generator) -> Tensor:
@@ -522,6 +569,7 @@ def degrade(
     mix: str = "ltcc",
     severity: float | Tensor | None = None,
     artifacts: str | Sequence[str] | None = None,
+    size: tuple[int, int] | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Give every image exactly one artifact (the reference's per-image draw, docs/spec.md §4).
 
@@ -531,6 +579,9 @@ def degrade(
         mix: target-dataset mix name in :data:`MIXES` (ignored when ``artifacts`` is given).
         severity: None for the reference's draw, or a value in [0, 1] (or B values) for severity curves.
         artifacts: force these artifacts from :data:`ALL_ARTIFACTS` (one name per image, or one name for all).
+        size: (H', W') of the result: degrade at the images' own size, then resize there (the reference degrades
+            the raw image and its train transform resizes it, docs/spec.md §4); None = keep the size. The draws
+            do not depend on it.
 
     Returns:
         (degraded images, info) where info holds ``artifact`` (B,) codes into :data:`ALL_ARTIFACTS` (the first
@@ -545,7 +596,8 @@ def degrade(
             raise ValueError(f"artifacts must be {b} names from {ALL_ARTIFACTS}, got {artifacts!r}")
         codes = torch.tensor([ALL_ARTIFACTS.index(a) for a in names], device=generator.device)
     sev_all = None if severity is None else _severity(severity, b, generator.device)
-    out = images.clone()
+    size = _out_size(images, size)
+    out = images.clone() if size is None else images.new_empty((b, images.shape[1], *size))
     level = torch.zeros(b, device=generator.device)
     for code, name in enumerate(ALL_ARTIFACTS):
         idx = (codes == code).nonzero().flatten()
@@ -553,6 +605,6 @@ def degrade(
             continue
         params = sample_params(name, idx.numel(), generator, None if sev_all is None else sev_all[idx])
         on_dev = idx.to(images.device)
-        out[on_dev] = apply(images[on_dev], name, params, generator)
+        out[on_dev] = apply(images[on_dev], name, params, generator, size)
         level[idx] = strength(name, params)
     return out, {"artifact": codes, "strength": level}

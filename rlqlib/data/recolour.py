@@ -2,7 +2,8 @@
 
 The blend runs batched on the training device; colours are drawn from an explicit ``torch.Generator`` on its own
 device, so a seed gives the same colours on CPU and GPU. Images and masks are recoloured at model size (the
-reference recolours the raw image and resizes afterwards).
+reference recolours the raw image and resizes afterwards). Images of the authors' faulty-silhouette lists take their
+``_clothes`` mask for both parts and one colour (:func:`rlqlib.data.training.faulty_images`).
 """
 
 from __future__ import annotations

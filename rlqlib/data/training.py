@@ -1,7 +1,9 @@
-"""What a run trains on: the train dataset, clothes masks, gender and pose labels, the TAD subsample.
+"""What a run trains on: the train dataset, clothes masks (and the authors' faulty-silhouette lists), gender and pose
+labels, the P×K batches with their recoloured replicas and LQ views, TAD's LQ twins, the TAD subsample.
 
 Helpers of :mod:`rlqlib.engine.train`; each takes the data section of the experiment (a
-:class:`~rlqlib.data.config.DataConfig`) and, where it needs more, an explicit argument (the external HQ root of
+:class:`~rlqlib.data.config.DataConfig`, effective: the fields that follow the dataset filled in by
+:func:`rlqlib.engine.config.effective`) and, where it needs more, an explicit argument (the external HQ root of
 the TAD section). Defaults for SynthCC come from its folder (``masks/train``, ``annotations/SynthCC_Gender.csv``,
 pose clusters of its ground-truth keypoints via :mod:`rlqlib.data.pose`); a real dataset must name its mask folder /
 gender CSV / pose-cluster CSV in the config, else a clear error says which.
@@ -17,8 +19,12 @@ import torch
 
 from rlqlib.data import annotations as A
 from rlqlib.data import datasets as Dt
+from rlqlib.data.batches import TrainBatches
 from rlqlib.data.config import DataConfig
 from rlqlib.data.images import load_masks
+from rlqlib.data.lq import LQSource, dataset_mix, lq_source
+from rlqlib.data.recolour import COLOURS, LAST_COLOURS, extended_pid2clothes
+from rlqlib.data.sampler import PKSampler
 
 log = logging.getLogger(__name__)
 
@@ -70,19 +76,96 @@ def clothes_labels(data: DataConfig, ds: Dt.ReIDDataset) -> tuple[np.ndarray, np
     return clothes.astype(np.int64), table
 
 
-def clothes_masks(data: DataConfig, ds: Dt.ReIDDataset, workers: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(shirt, pant) bool masks (N,1,H,W) of the train images, from ``data.mask_root`` or SynthCC's masks."""
-    root = data.mask_root
-    if root is None:
-        if data.dataset != "synthcc" or data.train_set != "target":
-            raise ValueError(f"data.cloth_aug needs clothes masks: set data.mask_root to a folder of "
-                             f"<stem>_shirt.png / <stem>_pant.png for {data.dataset} (docs/spec.md §3.7), or "
-                             "disable it with --set data.cloth_aug=false")
-        root = Path(data.root) / "masks" / "train"
-    stems = [Path(s.path).stem for s in ds.train]
-    shirt = load_masks([str(Path(root) / f"{s}_shirt.png") for s in stems], data.image_size, workers)
-    pant = load_masks([str(Path(root) / f"{s}_pant.png") for s in stems], data.image_size, workers)
+def mask_folder(data: DataConfig) -> Path:
+    """The folder of the train images' clothes masks: ``data.mask_root`` or SynthCC's ``masks/train``."""
+    if data.mask_root is not None:
+        return Path(data.mask_root)
+    if data.dataset != "synthcc" or data.train_set != "target":
+        raise ValueError(f"data.cloth_aug needs clothes masks: set data.mask_root to a folder of "
+                         f"<image>_shirt.png / <image>_pant.png for {data.dataset} (docs/spec.md §3.7), or "
+                         "disable it with --set data.cloth_aug=false")
+    return Path(data.root) / "masks" / "train"
+
+
+def faulty_images(data: DataConfig, ds: Dt.ReIDDataset) -> np.ndarray:
+    """(N,) bool: the train images of the authors' faulty-silhouette lists (docs/spec.md §3.7, §6), which are
+    recoloured with their ``_clothes`` mask in one colour; all False with ``data.faulty_masks = False``.
+
+    The lists are ``data.faulty_csvs`` (``()``: none), else every ``*_faulty.csv`` of the mask folder; a real
+    dataset without any is an error (SynthCC's masks are exact: it has none unless named).
+    """
+    if not data.faulty_masks or (data.faulty_csvs is None and data.dataset == "synthcc"):
+        return np.zeros(len(ds.train), dtype=bool)
+    paths = list(data.faulty_csvs) if data.faulty_csvs is not None else sorted(mask_folder(data).glob("*_faulty.csv"))
+    if not paths and data.faulty_csvs is None:
+        raise ValueError(f"data.faulty_masks: no *_faulty.csv in {mask_folder(data)}; copy the authors' "
+                         f"faulty lists there (e.g. LTCC_Pant_faulty.csv, LTCC_Shirt_faulty.csv), name them with "
+                         "data.faulty_csvs, or set data.faulty_masks=false")
+    flags = A.faulty_flags(ds, A.read_faulty_lists(paths))
+    log.info("%d of %d train images are recoloured with their _clothes mask (faulty lists %s)", int(flags.sum()),
+             len(flags), ", ".join(map(str, paths)) or "none")
+    return flags
+
+
+def clothes_masks(data: DataConfig, ds: Dt.ReIDDataset, workers: int,
+                  faulty: np.ndarray | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(shirt, pant) bool masks (N,1,H,W) of the train images, named by image identifier (file stem; PRCC/LaST
+    ``<pid folder>_<stem>``, as the authors' mask folders) in :func:`mask_folder`; a ``faulty`` image (N,) bool
+    gets its ``_clothes`` mask as both."""
+    root = mask_folder(data)
+    names = [A.image_identifier(ds.name, s.path) for s in ds.train]
+    bad = np.zeros(len(names), dtype=bool) if faulty is None else np.asarray(faulty, dtype=bool)
+    shirt = load_masks([str(root / f"{n}_{'clothes' if f else 'shirt'}.png") for n, f in zip(names, bad)],
+                       data.image_size, workers)
+    pant = load_masks([str(root / f"{n}_{'clothes' if f else 'pant'}.png") for n, f in zip(names, bad)],
+                      data.image_size, workers)
     return shirt, pant
+
+
+def _resolved(data: DataConfig) -> None:
+    if data.colours is None or data.degrade_at is None:
+        raise ValueError("data.colours / data.degrade_at follow the dataset: pass the effective config "
+                         "(rlqlib.engine.config.effective)")
+
+
+def lq_aug_mix(data: DataConfig) -> str:
+    """The mix of the LQ augmentation: ``data.lq_aug_mix``, or the target dataset's for ``target``."""
+    return dataset_mix(data.dataset) if data.lq_aug_mix == "target" else data.lq_aug_mix
+
+
+def train_batches(data: DataConfig, ds: Dt.ReIDDataset, images: torch.Tensor, clothes: np.ndarray,
+                  pid2clothes: np.ndarray, sampler: PKSampler, generator: torch.Generator, device: torch.device,
+                  extra: dict[str, np.ndarray], workers: int) -> tuple[TrainBatches, np.ndarray]:
+    """The P×K batches of the train set as ``data`` (effective: colours and degrade_at set) asks for: recoloured
+    replicas (``cloth_aug``; faulty images with their ``_clothes`` mask in one colour), the extra LQ view
+    (``lq_aug`` with ``lq_aug_mode = "extra_view"``, made at ``degrade_at``), and ``pid2clothes`` extended by the
+    synthetic clothes classes.
+
+    Args:
+        images: (N,3,H,W) uint8 train images at the input size; clothes: (N,) clothes classes; pid2clothes:
+            (num_ids, num_clothes) bool; extra: more per-sample labels (gender, pose).
+    """
+    _resolved(data)
+    pids = np.array([s.pid for s in ds.train], dtype=np.int64)
+    options: dict = {}
+    if data.cloth_aug:
+        colours = COLOURS if data.colours == "all" else LAST_COLOURS
+        faulty = faulty_images(data, ds)
+        shirt, pant = clothes_masks(data, ds, workers, faulty)
+        options.update(recolour=True, shirt_masks=shirt.to(device), pant_masks=pant.to(device),
+                       num_orig_clothes=int(pid2clothes.shape[1]), colours=colours, single_colour=faulty)
+        pid2clothes = extended_pid2clothes(pid2clothes, len(colours))
+    if data.lq_aug > 0 and data.lq_aug_mode == "extra_view":
+        view = lq_source([s.path for s in ds.train], images, lq_aug_mix(data), data.degrade_at, workers)
+        options.update(lq_view=view, lq_view_p=data.lq_aug)
+    batches = TrainBatches(images, pids, clothes, sampler, generator, device, extra=extra, **options)
+    return batches, pid2clothes
+
+
+def hq_lq_source(data: DataConfig, paths: list[str], images: torch.Tensor, mix: str, workers: int) -> LQSource:
+    """TAD's LQ twins of the HQ set (``paths``, loaded as ``images``), made at ``data.degrade_at``."""
+    _resolved(data)
+    return lq_source(paths, images, mix, data.degrade_at, workers)
 
 
 def gender_per_sample(data: DataConfig, ds: Dt.ReIDDataset) -> np.ndarray:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from rlqlib.data.config import DataConfig
+from rlqlib.data.degrade import MIXES
 from rlqlib.methods.fire2.config import FIRe2Config
 from rlqlib.methods.schedule import ScheduleConfig
 from rlqlib.methods.rlq.losses import CAP_KEYS, TAD_KEYS, LossConfig
@@ -31,6 +32,12 @@ AMP_MODES = ("none", "bf16", "fp16")
 TAD_SOURCES = ("external", "external_ntu", "target")
 TRAIN_SETS = ("target", "external", "external_ntu", "pretrain")
 CLOTHES_LABELS = ("dataset", "outfit")
+COLOUR_SETS = ("all", "last")
+LQ_AUG_MODES = ("extra_view", "replace")
+DEGRADE_AT = ("raw", "input")
+# presets whose SynthCC folder stores every image at the preset's input size (smoke: 64×32, cpu*: 128×64), so that
+# degrading the stored image and degrading the model input are the same there
+INPUT_SIZED_SYNTHCC_PRESETS = ("smoke", "cpu", "cpu-long", "cpu-scratch")
 
 
 # ------------------------------------------------------------------------------------------ sections
@@ -123,8 +130,14 @@ def validate(cfg: ExperimentConfig) -> None:
     if d.clothes_labels not in CLOTHES_LABELS or (d.clothes_labels == "outfit" and d.dataset != "synthcc"):
         raise ValueError(f"data.clothes_labels={d.clothes_labels!r}; choose from {CLOTHES_LABELS} ('outfit' needs "
                          "SynthCC's outfit metadata)")
-    if d.colours not in ("all", "last"):
-        raise ValueError(f"data.colours={d.colours!r}; use 'all' or 'last'")
+    if d.colours not in (None, *COLOUR_SETS):
+        raise ValueError(f"data.colours={d.colours!r}; use 'all', 'last' or none (the dataset's)")
+    if d.lq_aug_mode not in LQ_AUG_MODES:
+        raise ValueError(f"data.lq_aug_mode={d.lq_aug_mode!r}; choose from {LQ_AUG_MODES}")
+    if d.lq_aug_mix not in (*MIXES, "target"):
+        raise ValueError(f"data.lq_aug_mix={d.lq_aug_mix!r}; choose from {sorted(MIXES)} or 'target'")
+    if d.degrade_at not in (None, *DEGRADE_AT):
+        raise ValueError(f"data.degrade_at={d.degrade_at!r}; choose from {DEGRADE_AT} or none (the dataset's)")
     if s.epochs < 1 or not all(0.0 <= m <= 1.0 for m in s.milestones) or not 0.0 <= s.cc_start <= 1.0:
         raise ValueError("schedule: epochs >= 1; milestones and cc_start are fractions of the run in [0, 1]")
     if t.source not in TAD_SOURCES or not 0.0 < t.subsample <= 1.0:
@@ -150,6 +163,23 @@ def validate(cfg: ExperimentConfig) -> None:
         if d.cloth_aug or d.lq_aug or t.enabled:
             raise ValueError("FIRe² uses neither cloth_aug, lq_aug nor TAD: set data.cloth_aug=false, data.lq_aug=0 "
                              "and tad.enabled=false")
+
+
+def effective(cfg: ExperimentConfig) -> ExperimentConfig:
+    """``cfg`` with every field that follows the dataset or preset (``None``) replaced by its value: what a run
+    actually does, and what its hash is computed over (:mod:`rlqlib.engine.hashing`).
+
+    * ``data.colours``: ``last`` (6 colours) for LaST, ``all`` (9) otherwise — the authors' choice per dataset.
+    * ``data.degrade_at``: ``raw`` (the authors' code), except SynthCC under a preset of
+      :data:`INPUT_SIZED_SYNTHCC_PRESETS`, stored at the input size: ``input`` there, the same images.
+    """
+    d = cfg.data
+    colours = d.colours or ("last" if d.dataset == "last" else "all")
+    at = d.degrade_at or ("input" if d.dataset == "synthcc" and cfg.preset in INPUT_SIZED_SYNTHCC_PRESETS
+                          else "raw")
+    if (colours, at) == (d.colours, d.degrade_at):
+        return cfg
+    return dataclasses.replace(cfg, data=dataclasses.replace(d, colours=colours, degrade_at=at))
 
 
 # ------------------------------------------------------------------------------------------ dict

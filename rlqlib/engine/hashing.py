@@ -11,7 +11,13 @@
   hash while it cannot matter to the run, so that every earlier run keeps its cache key. The ``fire2`` section
   is hashed only for FIRe² runs (``model.variant == "fire2"``), so adding it left every other run's hash
   unchanged; ``model.init`` and ``model.init_hash`` only for runs that start from the pretrained trunk
-  (``model.init != "scratch"``; the pretraining run's key then enters the hash through ``init_hash``).
+  (``model.init != "scratch"``; the pretraining run's key then enters the hash through ``init_hash``). The fields
+  added to be faithful to the authors' code on real datasets (``data.faulty_*``, ``data.lq_aug_*``,
+  ``data.degrade_at``) only where they can change the run: faulty-silhouette recolouring where a faulty list can
+  exist (a real dataset, or named lists), the LQ augmentation's mode and mix when it is on, ``degrade_at = "raw"``
+  when LQ images are made (TAD, the extra LQ view).
+* **Fields that follow the dataset** (``None``: ``data.colours``, ``data.degrade_at``) are hashed with their value
+  (:func:`rlqlib.engine.config.effective`), so that ``None`` and the value it stands for are the same run.
 * **Run-cache key** (:func:`run_hash`): adds the data fingerprint and the number of data-parallel processes
   (see :mod:`rlqlib.engine.runs`).
 """
@@ -24,7 +30,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from rlqlib.engine.config import ExperimentConfig, to_dict
+from rlqlib.engine.config import ExperimentConfig, effective, to_dict
 
 NOT_HASHED = ("data.root", "model.init_root", "runtime.progress", "runtime.threads", "runtime.eval_batch_size")
 # Keys added after runs existed, each left out of the hash while it cannot matter to the run (a field while it has
@@ -34,13 +40,21 @@ ADDED_LATER: dict[str, Callable[[ExperimentConfig], bool]] = {
     "fire2": lambda cfg: cfg.model.variant != "fire2",
     "model.init": lambda cfg: cfg.model.init == "scratch",
     "model.init_hash": lambda cfg: cfg.model.init == "scratch",
+    "data.faulty_masks": lambda cfg: not (cfg.data.cloth_aug and cfg.data.faulty_masks
+                                          and (cfg.data.dataset != "synthcc" or cfg.data.faulty_csvs)),
+    "data.faulty_csvs": lambda cfg: cfg.data.faulty_csvs is None,
+    "data.lq_aug_mode": lambda cfg: cfg.data.lq_aug == 0,
+    "data.lq_aug_mix": lambda cfg: cfg.data.lq_aug == 0,
+    "data.degrade_at": lambda cfg: cfg.data.degrade_at == "input" or not (
+        cfg.tad.enabled or (cfg.data.lq_aug > 0 and cfg.data.lq_aug_mode == "extra_view")),
 }
 
 
 def hashed_dict(cfg: ExperimentConfig) -> dict[str, Any]:
     """The dict the hash is computed over: :func:`~rlqlib.engine.config.to_dict` minus :data:`NOT_HASHED` and minus
     the :data:`ADDED_LATER` keys that do not matter to this run, device reduced to its type, terms sorted (their
-    order does not matter)."""
+    order does not matter); fields that follow the dataset enter with their value (:func:`effective`)."""
+    cfg = effective(cfg)
     d = to_dict(cfg)
     for key in NOT_HASHED:
         section, name = key.split(".")

@@ -33,6 +33,11 @@
 * **Pretraining** (:data:`PRETRAIN_PRESETS`): the ``pretrain`` variant's per-preset settings (its own epochs),
   applied under the preset and before the variant's deltas. A run with ``model.init = "synthcc"`` starts every
   trunk copy from that run's trunk, as ``paper`` starts from ImageNet weights.
+* **TAD teacher** (:data:`TEACHER_PRESETS`): the ``teacher`` variant's per-preset length and batch; ``paper`` =
+  the authors' teacher (200 epochs, 10 × 4 images), the others train it with the preset's schedule and the
+  student's P×K (:func:`rlqlib.engine.teacher.teacher_config`).
+* **Vanilla CAL** (:data:`CAL_PRESETS`): the CAL authors' batch for the ``model.variant = "cal"`` variants
+  (``paper``: 4 × 8 per process).
 * **FIRe²** (third method, ``fire2-spec``; :mod:`rlqlib.methods.fire2.model`): variants ``fire2``, ``fire2-ffm-only`` and
   ``fire2-far-only`` select ``model.variant = "fire2"`` and the :class:`FIRe2Config` section. Their per-preset
   settings (:data:`FIRE2_PRESETS`: P×K 4×8 everywhere; ``paper`` = the reference's 80 epochs, milestones
@@ -130,6 +135,21 @@ PRETRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "paper": {"schedule.epochs": 60},
 }
 
+# The TAD teacher (variant "teacher", rlqlib.engine.teacher): its own length and batch per preset, applied under the
+# preset and before the variant's deltas; a preset without an entry trains it with its own schedule and the
+# student's P×K. paper = the authors' teacher (docs/spec.md §3.8): the epoch-200 checkpoint of a Base Model trained
+# on Celeb-reID with 40 images per GPU (10 ids × 4), the LR drops at epochs 20 and 40 and the clothes step and
+# adversarial loss from epoch 25 as every run of theirs.
+TEACHER_EPOCHS = 200
+TEACHER_PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {"schedule.epochs": TEACHER_EPOCHS, "schedule.milestones": (20 / TEACHER_EPOCHS, 40 / TEACHER_EPOCHS),
+              "schedule.cc_start": 25 / TEACHER_EPOCHS, "data.p": 10, "data.k": 4},
+}
+
+# Vanilla CAL and its Table-5 / identity-only relatives (model.variant "cal"): the CAL authors' batch per preset
+# (docs/spec.md §3.4: K = 8, 32 images per GPU for LTCC/PRCC, on 2 GPUs: run with 2 processes for their 64).
+CAL_PRESETS: dict[str, dict[str, Any]] = {"paper": {"data.p": 4, "data.k": 8}}
+
 # variant → (deltas as dotted keys). Model variant names are rlqlib.methods.model_config.MODEL_VARIANTS keys.
 VARIANTS: dict[str, dict[str, Any]] = {
     # Table 5: vanilla CAL and its fragility to cloth augmentation / triplet loss (triplet on f_CAL here).
@@ -148,7 +168,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "bm+p+tad": {"model.variant": "bm+p", "terms": _BM_TERMS + ("pose", "cos"), **_TAD_ON},
     "rlq": {"model.variant": "rlq", "terms": _BM_TERMS + ("pose", "gender", "cos"), **_TAD_ON},
     # Table 9: TAD variants.
-    "bm+lq-aug": {"model.variant": "bm", "terms": _BM_TERMS, "data.lq_aug": 0.5},
+    # "BM + LQ Aug.": every sample adds a degraded third view (data.lq_aug_mode "extra_view", the authors' code);
+    # the former replacement with probability 0.5: data.lq_aug_mode=replace data.lq_aug=0.5
+    "bm+lq-aug": {"model.variant": "bm", "terms": _BM_TERMS, "data.lq_aug": 1.0},
     "ss-mse": {"model.variant": "bm", "terms": _BM_TERMS, **_TAD_ON, "tad.teacher": False,
                "tad.self_mse": True},
     "ss-mse+tad": {"model.variant": "bm", "terms": _BM_TERMS, **_TAD_ON, "tad.self_mse": True},
@@ -188,9 +210,10 @@ def make(preset: str, variant: str, **overrides: Any) -> ExperimentConfig:
     parts.update(PRESETS[preset])
     parts["weights"] = {k: 1.0 for k in ALL_WEIGHT_KEYS}
     parts["terms"] = _BM_TERMS
-    method = FIRE2_PRESETS[preset] if VARIANTS[variant].get("model.variant") == "fire2" else {}
-    if variant == "pretrain":
-        method = PRETRAIN_PRESETS[preset]
+    method = {"fire2": FIRE2_PRESETS[preset], "cal": CAL_PRESETS.get(preset, {})}.get(
+        VARIANTS[variant].get("model.variant"), {})
+    if variant in ("pretrain", "teacher"):
+        method = (PRETRAIN_PRESETS if variant == "pretrain" else TEACHER_PRESETS).get(preset, {})
     for key, value in {**method, **VARIANTS[variant], **overrides}.items():
         apply(parts, key, value)
     return ExperimentConfig(variant=variant, preset=preset, **parts)

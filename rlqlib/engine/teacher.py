@@ -15,21 +15,25 @@ from dataclasses import replace
 from rlqlib.engine import pretrain as Pt
 from rlqlib.engine.config import SECTIONS, ExperimentConfig
 from rlqlib.methods.rlq.config import TADConfig
-from rlqlib.engine.presets import make
+from rlqlib.engine.presets import TEACHER_PRESETS, make
 
 
 def teacher_config(cfg: ExperimentConfig) -> ExperimentConfig:
     """The teacher run a TAD student depends on: variant ``teacher`` under the same preset (its default schedule,
-    so that changing the student's length does not retrain the teacher), with the student's data root, input
-    size, P×K, backbone (and trunk start, ``model.init``), losses and runtime, trained on the student's external
-    set."""
+    so that changing the student's length does not retrain the teacher; ``paper``: the authors' 200 epochs,
+    :data:`rlqlib.engine.presets.TEACHER_PRESETS`), with the student's data root, input size, P×K (unless the
+    teacher preset sets its own: ``paper`` 10 × 4), backbone (and trunk start, ``model.init``), losses and
+    runtime, trained on the student's external set."""
     source = cfg.tad.source if cfg.tad.source != "target" else "external"
     base = make(cfg.preset, "teacher")
+    own = TEACHER_PRESETS.get(cfg.preset, {})
     parts = {s: getattr(base, s) for s in SECTIONS}
     parts["data"] = replace(base.data, dataset=cfg.data.dataset, root=cfg.data.root, train_set=source,
-                            image_size=cfg.data.image_size, p=cfg.data.p, k=cfg.data.k)
+                            image_size=cfg.data.image_size, p=own.get("data.p", cfg.data.p),
+                            k=own.get("data.k", cfg.data.k))
     parts["model"] = replace(base.model, backbone=cfg.model.backbone, pretrained=cfg.model.pretrained,
-                             pooling=cfg.model.pooling, last_stride=cfg.model.last_stride, init=cfg.model.init)
+                             pooling=cfg.model.pooling, last_stride=cfg.model.last_stride, init=cfg.model.init,
+                             init_root=cfg.model.init_root)
     parts["runtime"] = cfg.runtime
     parts["losses"] = cfg.losses
     parts["tad"] = replace(TADConfig(), external_root=cfg.tad.external_root)

@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from rlqlib.data.batches import TrainBatches
+from rlqlib.data.lq import LQSource
 from rlqlib.data.sampler import PKSampler
 from rlqlib.methods.fire2.config import FIRe2Config
 from rlqlib.methods.model_config import ModelConfig
@@ -115,7 +116,8 @@ class Recipe:
         fire2: FIRe²'s switches and hyper-parameters.
         terms: the CAP backbone terms RLQ/CAL computes.
         weights: loss term → weight.
-        lq_aug: probability of the LQ augmentation of RLQ's CAP pass.
+        lq_aug: probability of the ``replace``-mode LQ augmentation in RLQ's CAP step (0 in the authors' ``extra_view``
+            mode, whose LQ views are in the batches).
         seed: the run's seed (network and head initialisation).
     """
 
@@ -144,7 +146,10 @@ class TrainData:
         hq_images: (N', 3, H, W) uint8 HQ set of RLQ's TAD pass on the device, None without TAD.
         hq_sampler: its P×K sampler, None without TAD.
         hq_generator: degradation and augmentation of the TAD pass, on the device.
-        mix: the degradation mix (:data:`rlqlib.data.degrade.MIXES`) of the LQ synthesis.
+        mix: the degradation mix (:data:`rlqlib.data.degrade.MIXES`) of TAD's LQ synthesis.
+        hq_lq: TAD's LQ twins of ``hq_images`` by index (:class:`rlqlib.data.lq.LQSource`: made on the stored
+            images, as the authors' code); None = degrade ``hq_images`` with ``mix``.
+        lq_aug_mix: the mix of the CAP pass's LQ augmentation in its ``replace`` mode.
     """
 
     images: Tensor
@@ -156,6 +161,8 @@ class TrainData:
     hq_sampler: PKSampler | None
     hq_generator: torch.Generator
     mix: str
+    hq_lq: LQSource | None = None
+    lq_aug_mix: str = "ltcc"
 
 
 class Method(ABC):

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from rlqlib.data.batches import TrainBatches
+from rlqlib.data.lq import LQSource
 from rlqlib.data.recolour import extended_pid2clothes
 from rlqlib.data.sampler import PKSampler
 from rlqlib.data.transforms import normalize
@@ -75,3 +76,59 @@ def test_train_batches_with_replicas():
         original = normalize(images[idx[1::2]])
         assert torch.equal(batch["images"][1::2][outside], original[outside])
         assert not torch.equal(batch["images"][1::2], original)
+
+
+def _masks(n, h, w):
+    shirt = torch.zeros(n, 1, h, w, dtype=torch.bool)
+    shirt[:, :, 1:4] = True
+    pant = torch.zeros_like(shirt)
+    pant[:, :, 5:8] = True
+    return shirt, pant
+
+
+def test_lq_view_makes_a_3b_batch_as_the_authors_lr_aug():
+    # "BM + LQ Aug." in the authors' code: original, recoloured replica and a degraded third view per sample, the
+    # third labelled with the sample's original clothes class (difference N2)
+    n, h, w, c = len(PIDS), 32, 16, 9
+    images = _images(n, h, w, seed=3)
+    shirt, pant = _masks(n, h, w)
+    clothes = np.array(PIDS) * 2
+    gender = np.array([pid % 2 for pid in PIDS])
+    view = LQSource(images, "ltcc")
+    kw = dict(extra={"gender": gender}, recolour=True, shirt_masks=shirt, pant_masks=pant, num_orig_clothes=12,
+              augment=dict(crop_p=0, flip_p=0, erase_p=0))
+    tb = TrainBatches(images, PIDS, clothes, PKSampler(PIDS, p=2, k=4, seed=0), _gen(0), lq_view=view, **kw)
+    plain = TrainBatches(images, PIDS, clothes, PKSampler(PIDS, p=2, k=4, seed=0), _gen(0), **kw)
+    for batch, two in zip(tb, plain):
+        idx = batch["index"]
+        assert batch["images"].shape == (24, 3, h, w)  # 3B
+        assert torch.equal(idx[0::3], idx[1::3]) and torch.equal(idx[0::3], idx[2::3])
+        assert batch["lq_view"].tolist() == [False, False, True] * 8
+        assert batch["replica"].tolist() == [False, True, False] * 8
+        assert torch.equal(batch["pids"], torch.tensor(PIDS)[idx])
+        assert torch.equal(batch["gender"], torch.as_tensor(gender)[idx])
+        assert torch.equal(batch["clothes_ids"][2::3], torch.as_tensor(clothes)[idx[2::3]])  # original class
+        assert torch.equal(batch["clothes_ids"][0::3], torch.as_tensor(clothes)[idx[0::3]])
+        assert (batch["clothes_ids"][1::3] >= 12).all()  # the replicas' synthetic classes
+        assert torch.equal(batch["images"][0::3], normalize(images[idx[0::3]]))
+        assert not torch.equal(batch["images"][2::3], batch["images"][0::3])  # degraded
+        assert two["images"].shape == (16, 3, h, w)
+
+
+def test_lq_view_draws_and_clean_copies():
+    n, h, w = len(PIDS), 32, 16
+    images = _images(n, h, w, seed=4)
+    aug = dict(crop_p=0, flip_p=0, erase_p=0)
+    tb = TrainBatches(images, PIDS, PIDS, PKSampler(PIDS, p=2, k=4, seed=0), _gen(1), lq_view=LQSource(images, "prcc"),
+                      augment=aug)
+    batch = next(iter(tb))  # no replicas: [x0, x0_lq, x1, x1_lq, ...] = 2B
+    idx = batch["index"][0::2]
+    assert batch["images"].shape == (16, 3, h, w) and batch["lq_view"].tolist() == [False, True] * 8
+    # the view is LQSource.make on the sampled indices, from the batches' generator, before the augmentation
+    assert torch.equal(batch["images"][1::2], normalize(LQSource(images, "prcc").make(idx, _gen(1))))
+    clean = TrainBatches(images, PIDS, PIDS, PKSampler(PIDS, p=2, k=4, seed=0), _gen(1),
+                         lq_view=LQSource(images, "prcc"), lq_view_p=0.0, augment=aug)
+    b0 = next(iter(clean))
+    assert torch.equal(b0["images"][1::2], b0["images"][0::2])  # lq_view_p = 0: undegraded copies
+    with pytest.raises(ValueError, match="lq_view covers"):
+        TrainBatches(images, PIDS, PIDS, PKSampler(PIDS, p=2, k=4, seed=0), _gen(1), lq_view=LQSource(images[:3], "ltcc"))

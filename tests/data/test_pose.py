@@ -17,8 +17,8 @@ from rlqlib.data.annotations import read_pose_cluster_csv, write_pose_csv
 from rlqlib.data.pose.clusters import cluster_medoids, cluster_poses, purity, sweep_k
 from rlqlib.data.pose.config import ENCODINGS, PoseConfig
 from rlqlib.data.pose.estimate import run_mediapipe
-from rlqlib.data.pose.keypoints import (Keypoints, PoseInputError, read_alphapose, read_alphapose_json,
-                                        read_synthcc_keypoints, synthcc_truth)
+from rlqlib.data.pose.keypoints import (Keypoints, PoseInputError, detection_score, read_alphapose,
+                                        read_alphapose_json, read_synthcc_keypoints, synthcc_truth)
 from rlqlib.data.pose.labels import cluster_command
 from rlqlib.data.pose.vectors import BODY_LINES, PoseEncoder, canvas_coords, pose_vectors
 
@@ -67,12 +67,25 @@ def test_canvas_coords_truncate_before_and_after_scaling():
     assert got[1].tolist() == [-5.0, 0.0] and not np.signbit(got[1, 1])
     # the first truncation matters: 99·1.92 = 190.08 → 190 and 249·1.536 = 382.464 → 382 (not 383.98 → 383)
     assert got[2].tolist() == [190.0, 382.0]
-    # x·192/W is computed in that order (docs/spec.md §5), so exact multiples stay exact: 55·192/88 = 120, whereas
-    # 55·(192/88) = 119.999… would truncate to 119
-    assert canvas_coords(np.full((17, 2), 55.0), (88, 384))[0].tolist() == [120.0, 55.0]
+    # the authors compute x·(192/W), the factor first: 55·(192/88) = 119.999… truncates to 119 (x·192/W would be 120)
+    assert canvas_coords(np.full((17, 2), 55.0), (88, 384))[0].tolist() == [119.0, 55.0]
     # one size per image
     per_image = canvas_coords(np.full((2, 17, 2), 10.0), np.array([[192, 384], [96, 96]]))
     assert per_image[:, 0].tolist() == [[10.0, 10.0], [20.0, 40.0]]
+
+
+def test_canvas_coords_follow_the_authors_arithmetic_coordinate_by_coordinate():
+    # the authors' resize_coordinates, one Python float at a time: int(int(x) * (192 / W)), int(int(y) * (384 / H))
+    rng = np.random.default_rng(0)
+    sizes = rng.integers(20, 600, (400, 2))  # (W, H) per image
+    xy = rng.uniform(0, 1, (400, 17, 2)) * sizes[:, None, :]
+    got = canvas_coords(xy, sizes)
+    want = [[[int(int(x) * (192 / w)), int(int(y) * (384 / h))] for x, y in pts] for pts, (w, h) in zip(xy, sizes)]
+    assert got.tolist() == want
+    # on these draws the order of the operations matters for some coordinates (the difference M1 of the
+    # differences page): x·192/W differs from x·(192/W) after truncation
+    other = [[int(int(x) * 192 / w) for x, _ in pts] for pts, (w, _) in zip(xy, sizes)]
+    assert np.array(other).tolist() != got[..., 0].tolist()
 
 
 def test_r_la_vector_matches_explicit_loop_and_layout():
@@ -161,10 +174,26 @@ def test_alphapose_keeps_the_highest_scoring_person(tmp_path):
     a, b, c = skeletons(3)
     path = write_json(tmp_path / "kp.json", [entry("x.png", a, 0.4), entry("x.png", b, 2.5), entry("x.png", c, 1.0),
                                              entry("y.jpg", c, 0.1)])
-    got = read_alphapose_json(path)
+    got = read_alphapose_json(path, person="pose")
     assert sorted(got) == ["x.png", "y.jpg"]
     np.testing.assert_array_equal(got["x.png"], b)
     np.testing.assert_array_equal(got["y.jpg"], c)
+    with pytest.raises(ValueError, match="person='best'"):
+        read_alphapose_json(path, person="best")
+
+
+def test_alphapose_keeps_the_person_the_detector_scored_highest_by_default(tmp_path):
+    # AlphaPose's score = mean(kp scores) + box score + 1.25·max(kp scores); the authors keep the highest box score
+    # (their yolo_scores). Person a: box 0.9, weak keypoints; person b: box 0.5, confident keypoints.
+    a, b = skeletons(2)
+    a[:, 2], b[:, 2] = 0.2, 0.9
+    score_a = 0.2 + 0.9 + 1.25 * 0.2  # 1.35
+    score_b = 0.9 + 0.5 + 1.25 * 0.9  # 2.525: the higher AlphaPose score
+    path = write_json(tmp_path / "kp.json", [entry("x.png", a, score_a), entry("x.png", b, score_b)])
+    assert detection_score(a, score_a) == pytest.approx(0.9) and detection_score(b, score_b) == pytest.approx(0.5)
+    np.testing.assert_array_equal(read_alphapose_json(path)["x.png"], a)  # the detector's choice (default)
+    np.testing.assert_array_equal(read_alphapose_json(path, person="pose")["x.png"], b)
+    np.testing.assert_array_equal(read_alphapose(path, image_size=(64, 128)).points["x.png"], a)
 
 
 def test_alphapose_malformed_files(tmp_path):

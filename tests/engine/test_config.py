@@ -166,3 +166,57 @@ def test_cache_keys_of_existing_runs_do_not_move(variant, overrides, key):
     cfg = Tc.resolve(dataclasses.replace(
         Pr.make("cpu-scratch", variant, seed=0, device="cpu", root="data/synthcc-cpu", **overrides), preset="cpu"))
     assert H.config_hash(cfg, {"data": SYNTHCC_CPU, "world_size": 1})[:12] == key
+
+
+def test_fields_that_follow_the_dataset_and_preset():
+    # M2: LaST recolours with 6 colours, every other dataset with 9; N1: raw images except SynthCC stored at input size
+    assert C.effective(Pr.make("smoke", "bm", dataset="last")).data.colours == "last"
+    assert C.effective(Pr.make("smoke", "bm")).data.colours == "all"
+    assert C.effective(Pr.make("smoke", "bm", dataset="last", **{"data.colours": "all"})).data.colours == "all"
+    for preset in C.INPUT_SIZED_SYNTHCC_PRESETS:
+        assert C.effective(Pr.make(preset, "rlq")).data.degrade_at == "input"
+    assert C.effective(Pr.make("paper", "rlq")).data.degrade_at == "raw"
+    assert C.effective(Pr.make("smoke", "rlq", dataset="ltcc")).data.degrade_at == "raw"
+    cfg = Pr.make("paper", "rlq")
+    assert C.effective(C.effective(cfg)) == C.effective(cfg)
+    # None and the value it stands for are one run
+    for key, value in (("data.colours", "all"), ("data.degrade_at", "input")):
+        assert H.config_hash(Pr.make("cpu", "rlq", **{key: value})) == H.config_hash(Pr.make("cpu", "rlq")), key
+    with pytest.raises(ValueError, match="data.degrade_at='later'"):
+        Pr.make("smoke", "rlq", **{"data.degrade_at": "later"})
+    with pytest.raises(ValueError, match="lq_aug_mode"):
+        Pr.make("smoke", "bm", **{"data.lq_aug_mode": "both"})
+    with pytest.raises(ValueError, match="lq_aug_mix"):
+        Pr.make("smoke", "bm", **{"data.lq_aug_mix": "celebreid"})
+
+
+def test_new_fields_enter_the_hash_only_where_they_change_the_run():
+    bm, rlq, lq = Pr.make("cpu", "bm"), Pr.make("cpu", "rlq"), Pr.make("cpu", "bm+lq-aug")
+    # no LQ augmentation: its mode and mix cannot matter; SynthCC without named faulty lists: faulty_masks cannot
+    for key, value in (("data.lq_aug_mode", "replace"), ("data.lq_aug_mix", "prcc"), ("data.faulty_masks", False)):
+        assert H.config_hash(Pr.make("cpu", "bm", **{key: value})) == H.config_hash(bm), key
+    # ... but they do where they can
+    assert H.config_hash(Pr.make("cpu", "bm+lq-aug", **{"data.lq_aug_mode": "replace"})) != H.config_hash(lq)
+    assert H.config_hash(Pr.make("cpu", "bm", **{"data.faulty_csvs": ["x.csv"]})) != H.config_hash(bm)
+    ltcc = Pr.make("smoke", "bm", dataset="ltcc")
+    assert H.config_hash(Pr.make("smoke", "bm", dataset="ltcc", **{"data.faulty_masks": False})) != H.config_hash(ltcc)
+    # raw vs input LQ images: the same images on SynthCC-cpu (no hash change), a different run at the paper preset
+    assert H.config_hash(Pr.make("cpu", "rlq", **{"data.degrade_at": "input"})) == H.config_hash(rlq)
+    paper = Pr.make("paper", "rlq")
+    assert H.config_hash(Pr.make("paper", "rlq", **{"data.degrade_at": "input"})) != H.config_hash(paper)
+    assert H.config_hash(Pr.make("paper", "bm", **{"data.degrade_at": "input"})) == H.config_hash(Pr.make("paper", "bm"))
+
+
+def test_authors_teacher_and_cal_batch_at_the_paper_preset():
+    t = Tc.teacher_config(Pr.make("paper", "rlq"))
+    assert t.schedule.epochs == Pr.TEACHER_EPOCHS == 200 and (t.data.p, t.data.k) == (10, 4)
+    assert t.schedule.milestone_epochs() == [20, 40] and t.schedule.cc_start_epoch() == 25
+    small = Tc.teacher_config(Pr.make("cpu", "rlq"))  # other presets: their schedule, the student's P×K
+    assert small.schedule == Pr.make("cpu", "bm").schedule and (small.data.p, small.data.k) == (8, 4)
+    for variant in ("cal", "cal+cloth-aug", "cal+triplet", "cal+cloth-aug+triplet", "id-only"):
+        cfg = Pr.make("paper", variant)
+        assert (cfg.data.p, cfg.data.k) == (4, 8), variant  # K = 8, 32 per process (the CAL authors')
+        assert (Pr.make("cpu", variant).data.p, Pr.make("cpu", variant).data.k) == (8, 4), variant
+    assert (Pr.make("paper", "bm").data.p, Pr.make("paper", "bm").data.k) == (8, 4)
+    lq = Pr.make("smoke", "bm+lq-aug").data
+    assert lq.lq_aug == 1.0 and lq.lq_aug_mode == "extra_view" and lq.lq_aug_mix == "ltcc"

@@ -315,3 +315,23 @@ def test_score_files_roundtrip(tmp_path, caplog):
     assert general["top1"] == 0.0 and general["mAP"] == pytest.approx((1 / 2 + 2 / 4 + 3 / 5) / 3)
     assert score_files(tmp_path / "q2.npz", tmp_path / "g.npz") == general  # scaled query: same ranking
     assert "not L2-normalised" in caplog.text
+
+
+def test_torch_ranking_path_matches_the_numpy_one_on_ties():
+    # the device path of _Ranker (torch.sort + searchsorted, used on GPUs) run on CPU tensors against the CPU
+    # (numpy) path, on distances with many exact ties
+    rng = np.random.default_rng(3)
+    dist = torch.from_numpy(rng.integers(0, 7, (40, 300)).astype(np.float32))
+    items = rng.integers(0, 300, (40, 9))
+    valid = rng.random((40, 9)) < 0.8
+    numpy_path = evaluate_module._Ranker("sort", torch.device("cpu"))
+    torch_path = evaluate_module._Ranker("sort", torch.device("cpu"))
+    torch_path.cpu = False
+    want = numpy_path.positions(dist, items, valid)
+    got = torch_path.positions(dist, items, valid)
+    assert np.array_equal(got[valid], want[valid])
+    # and against counting by hand: items strictly closer, then tied items of lower gallery index
+    d = dist.numpy()
+    for r, c in zip(*np.nonzero(valid)):
+        i = items[r, c]
+        assert want[r, c] == (d[r] < d[r, i]).sum() + (d[r, :i] == d[r, i]).sum()

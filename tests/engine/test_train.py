@@ -211,3 +211,24 @@ def test_outfit_clothes_labels_are_shared_between_identities(smoke_config, synth
         smoke_config("cal", **{"data.clothes_labels": "dataset"}))
     with pytest.raises(ValueError, match="clothes_labels"):
         Pr.make("smoke", "cal", dataset="ltcc", **{"data.clothes_labels": "outfit"})
+
+
+def test_lq_aug_extra_view_batches_and_tad_lq_source_are_wired(smoke_config, teacher_dir):
+    # bm+lq-aug (Table 9): the authors' extra LQ view of every sample is in the CAP batches (3B with the recoloured
+    # replica) and the step degrades nothing more; replace mode is the step's probability instead (difference N2)
+    tr = T.Trainer(Tc.resolve(smoke_config("bm+lq-aug")))
+    batch = next(iter(tr.data.batches))
+    p, k = tr.cfg.data.p, tr.cfg.data.k
+    assert batch["images"].shape[0] == 3 * p * k and int(batch["lq_view"].sum()) == p * k
+    assert tr.method.ctx.lq_aug == 0.0 and tr.data.batches.lq_view.mix == "ltcc"
+    assert tr.data.batches.lq_view.at == "input"  # SynthCC-smoke is stored at the smoke input size
+    old = T.Trainer(Tc.resolve(smoke_config("bm+lq-aug", **{"data.lq_aug_mode": "replace", "data.lq_aug": 0.5,
+                                                             "data.lq_aug_mix": "target"})))
+    assert next(iter(old.data.batches))["images"].shape[0] == 2 * p * k
+    assert old.method.ctx.lq_aug == 0.5 and old.method.ctx.lq_aug_mix == "synthcc"
+    # TAD: LQ twins from the HQ set's source, with the target's mix
+    rlq = T.Trainer(_resolved(smoke_config, "tad", teacher_dir), teacher_dir=teacher_dir)
+    assert rlq.data.hq_lq.mix == rlq.data.mix == "synthcc" and rlq.data.hq_lq.inputs.shape[0] == len(rlq.data.hq_images)
+    # the paper preset's SynthCC (large, stored at 256×128) would be degraded raw: effective config says so
+    assert C.effective(Pr.make("paper", "rlq")).data.degrade_at == "raw"
+    assert C.effective(Pr.make("smoke", "rlq")).data.degrade_at == "input"

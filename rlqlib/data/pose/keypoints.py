@@ -50,13 +50,30 @@ class Keypoints:
         return sorted(self.points)
 
 
-def read_alphapose_json(path: str | Path) -> dict[str, np.ndarray]:
-    """AlphaPose results JSON → image name → (17, 3) of its highest-``score`` person.
+PERSON_CHOICES = ("detection", "pose")
+
+
+def detection_score(kp: np.ndarray, score: float) -> float:
+    """The person detector's box score of an AlphaPose result: AlphaPose writes ``score`` = mean(keypoint scores)
+    + box score + 1.25·max(keypoint scores) (its pose NMS), so the box score is what is left."""
+    return float(score) - float(kp[:, 2].mean()) - 1.25 * float(kp[:, 2].max())
+
+
+def read_alphapose_json(path: str | Path, person: str = "detection") -> dict[str, np.ndarray]:
+    """AlphaPose results JSON → image name → (17, 3) of one person per image.
+
+    Args:
+        person: which person of an image is kept: ``detection`` (the authors' code: the highest detector score,
+            their ``yolo_scores``, recovered from ``score`` by :func:`detection_score`) or ``pose`` (the highest
+            AlphaPose ``score``, which adds the keypoint confidences). Ties keep the first person, like
+            ``argmax``.
 
     Raises:
         PoseInputError: malformed JSON (file, line, column), an entry without ``image_id``/``keypoints``/``score``,
             or keypoints that are not 17 × (x, y, s).
     """
+    if person not in PERSON_CHOICES:
+        raise ValueError(f"person={person!r}; choose from {PERSON_CHOICES}")
     path = Path(path)
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
@@ -85,6 +102,8 @@ def read_alphapose_json(path: str | Path) -> dict[str, np.ndarray]:
             raise PoseInputError(f"{path}, entry {i} ({name}): keypoints/score are not numbers") from None
         if not np.isfinite(kp).all():
             raise PoseInputError(f"{path}, entry {i} ({name}): keypoints contain NaN or infinity")
+        if person == "detection":
+            score = detection_score(kp, score)
         if name not in best or score > best[name][0]:  # ties keep the first person, like a stable argmax
             best[name] = (score, kp)
     return {name: kp for name, (_, kp) in best.items()}
@@ -113,7 +132,8 @@ def name_listing(names: Iterable[str], limit: int = 5) -> str:
 
 
 def read_alphapose(path: str | Path, images: str | Path | None = None,
-                   image_size: tuple[int, int] | None = None, missing: str = "error") -> Keypoints:
+                   image_size: tuple[int, int] | None = None, missing: str = "error",
+                   person: str = "detection") -> Keypoints:
     """AlphaPose results JSON as :class:`Keypoints`, with the image sizes the canvas mapping needs.
 
     Args:
@@ -123,10 +143,11 @@ def read_alphapose(path: str | Path, images: str | Path | None = None,
         image_size: (W, H) of every image (SynthCC); without ``images``, the JSON's images are all there is.
         missing: images of ``images`` without an entry: ``"error"`` or ``"zero"`` (no person: class 0, as the
             reference does for images where AlphaPose found nobody; they are counted in the log).
+        person: which person of an image is kept (:func:`read_alphapose_json`; the authors': ``detection``).
     """
     if missing not in ("error", "zero"):
         raise ValueError(f"missing must be 'error' or 'zero', got {missing!r}")
-    points: dict[str, np.ndarray | None] = dict(read_alphapose_json(path))
+    points: dict[str, np.ndarray | None] = dict(read_alphapose_json(path, person))
     if images is None and image_size is None:
         raise PoseInputError("image sizes are needed to map keypoints onto the 192×384 canvas: pass the image folder "
                              "(--images DIR) or, when all images share one size, --image-size W H")

@@ -17,7 +17,8 @@ from rlqlib.data.pose.keypoints import read_alphapose
 def cluster_command(keypoints: str | Path, k: int | Sequence[int], out: str | Path,
                     variant: str | Sequence[str] = "R_LA", category: str = "train",
                     image_size: tuple[int, int] | None = None, images: str | Path | None = None,
-                    encoding: str = "reference", min_score: float | None = None, missing: str = "error") -> dict:
+                    encoding: str = "reference", min_score: float | None = None, missing: str = "error",
+                    person: str = "detection") -> dict:
     """``rlq poses cluster``: AlphaPose-format JSON → pose-cluster CSV in the reference format.
 
     Args:
@@ -33,6 +34,8 @@ def cluster_command(keypoints: str | Path, k: int | Sequence[int], out: str | Pa
         min_score: mean keypoint confidence below which an image is class 0 (default: not used).
         missing: ``error`` or ``zero`` for images of ``images`` without keypoints (see
             :func:`~rlqlib.data.pose.keypoints.read_alphapose`).
+        person: which person of an image is kept: ``detection`` (the authors': highest detector score) or
+            ``pose`` (highest AlphaPose score), see :func:`~rlqlib.data.pose.keypoints.read_alphapose_json`.
 
     Returns:
         A summary: out, images, no_pose, columns and the per-column class counts.
@@ -44,7 +47,7 @@ def cluster_command(keypoints: str | Path, k: int | Sequence[int], out: str | Pa
         raise ValueError(f"variant(s) {variants} / k {ks}: give at least one k and variants among {VARIANTS}")
     configs = [PoseConfig(variant=v, k=kk, encoding=encoding, min_score=min_score)
                for kk in ks for v in VARIANTS if v in variants]  # validates k, encoding, min_score
-    kps = read_alphapose(keypoints, images=images, image_size=image_size, missing=missing)
+    kps = read_alphapose(keypoints, images=images, image_size=image_size, missing=missing, person=person)
     results = [cluster_poses(kps, cfg) for cfg in configs]
     names = results[0].names
     write_pose_csv(out, names, {r.config.column: r.labels for r in results}, category=category)

@@ -31,13 +31,16 @@ def canvas_coords(xy: np.ndarray, image_size: np.ndarray | Sequence[float]) -> n
         image_size: (W, H), or (..., 2) per image.
 
     Returns:
-        (..., 17, 2) float array of integers: trunc(trunc(x)·192/W), trunc(trunc(y)·384/H).
+        (..., 17, 2) float array of integers: trunc(trunc(x)·(192/W)), trunc(trunc(y)·(384/H)) — the scale
+        factor first, as the authors' ``resize_coordinates`` (``x * (resize_dim / original_dim)``): 55·(192/88) =
+        119.99… truncates to 119 where 55·192/88 would give 120.
     """
     xy = np.trunc(np.asarray(xy, dtype=np.float64)[..., :2])  # (..., 17, 2)
     size = np.asarray(image_size, dtype=np.float64)[..., None, :]  # (..., 1, 2)
     if np.any(size <= 0):
         raise PoseInputError(f"image sizes must be positive (W, H), got {np.asarray(image_size).tolist()!r}")
-    return np.trunc(xy * np.asarray(CANVAS, dtype=np.float64) / size) + 0.0  # +0.0: -0.0 → 0.0, as int() would
+    scale = np.asarray(CANVAS, dtype=np.float64) / size  # (..., 1, 2): the factor first, as the authors' code
+    return np.trunc(xy * scale) + 0.0  # +0.0: -0.0 → 0.0, as int() would
 
 
 def line_features(coords: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

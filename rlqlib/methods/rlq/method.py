@@ -1,7 +1,7 @@
 """RLQ/CAL training (docs/spec.md §3.3): per epoch one TAD pass (if enabled), then one CAP pass, then the LR step.
 
-(a) TAD: one pass over the HQ set (HQ + synthetic LQ pairs made on the device with
-:func:`rlqlib.data.degrade.degrade` using the target dataset's mix, frozen teacher on the HQ half;
+(a) TAD: one pass over the HQ set (HQ + synthetic LQ pairs made on the device by
+:class:`rlqlib.data.lq.LQSource` on the stored images with the target dataset's mix, frozen teacher on the HQ half;
 :func:`rlqlib.methods.rlq.steps.tad_step`); (b) CAP: one pass over the target train set (CAL's two-step iteration,
 :func:`rlqlib.methods.rlq.steps.cap_step`); (c) the MultiStepLR step. The student (model + CAL-id classifier) and
 the clothes classifier have their own Adam and fp16 scaler; under DDP the student is wrapped and the clothes
@@ -79,7 +79,8 @@ class RLQMethod(Method):
             opt_cc=self.opt_cc, scaler=self.scaler, scaler_cc=self.scaler_cc, loss_cfg=recipe.losses,
             weights=dict(recipe.weights), terms=tuple(recipe.terms),
             pid2clothes=torch.as_tensor(data.pid2clothes, dtype=torch.bool, device=dev), place=place, tad=tad,
-            mix=data.mix, lq_aug=recipe.lq_aug, cos_from=tuple(self.model.disentangle_from) or ("f_bot",))
+            mix=data.mix, lq_aug=recipe.lq_aug, lq_aug_mix=data.lq_aug_mix,
+            cos_from=tuple(self.model.disentangle_from) or ("f_bot",))
 
     @staticmethod
     def network(cfg: ModelConfig, trunk: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
@@ -123,7 +124,9 @@ class RLQMethod(Method):
         for step, idx in enumerate(bar(data.hq_sampler, len(data.hq_sampler), f"TAD {epoch}")):
             index = torch.as_tensor(idx, dtype=torch.long, device=dev)
             hq = data.hq_images[index]  # (B,3,H,W) uint8
-            values, names = tad_step(self.ctx, hq, index, epoch=epoch, step=step, generator=data.hq_generator)
+            lq = data.hq_lq.make(index, data.hq_generator) if data.hq_lq is not None else None  # made on raw images
+            values, names = tad_step(self.ctx, hq, index, epoch=epoch, step=step, generator=data.hq_generator,
+                                     lq_u8=lq)
             sums = values if sums is None else sums + values
             n += 1
         return {**_means(names, sums, n), "steps": n, "seconds": round(time.perf_counter() - t0, 3)}

@@ -63,8 +63,10 @@ class StepContext:
         pid2clothes: (N_id, N_clothes) bool on the device.
         place: device, autocast, memory layout and DDP world size.
         tad: which TAD terms run (``teacher``, ``self_ss``, ``self_mse``).
-        mix: degradation mix for LQ synthesis.
-        lq_aug: probability of the target-set LQ augmentation in the CAP pass.
+        mix: degradation mix of TAD's LQ synthesis when the pass gives no LQ twins (:func:`make_pair`).
+        lq_aug: probability of the ``replace``-mode LQ augmentation in the CAP step (0 with the authors'
+            ``extra_view`` mode: that view is already in the batch, :class:`rlqlib.data.batches.TrainBatches`).
+        lq_aug_mix: its degradation mix.
         cos_from: the features the |cos| term pairs with f_pose.
     """
 
@@ -83,6 +85,7 @@ class StepContext:
     tad: TADConfig
     mix: str = "ltcc"
     lq_aug: float = 0.0
+    lq_aug_mix: str = "ltcc"
     cos_from: tuple[str, ...] = ("f_bot",)
 
     def loss_weights(self) -> dict[str, float]:
@@ -108,15 +111,16 @@ def _average_grads(module: nn.Module, world_size: int) -> None:
 
 
 def _lq_augment(images: Tensor, ctx: StepContext, generator: torch.Generator) -> Tensor:
-    """BM + LQ Aug.: degrade each image with probability ``ctx.lq_aug`` (applied to the normalised tensor;
-    the artifacts are linear filters/resamplings whose weights sum to 1, so they commute with the per-channel
-    normalisation — only the erased box gets blurred along, unlike the reference)."""
+    """BM + LQ Aug., ``replace`` mode (not the authors' code, which adds a third view, docs/spec.md §4): degrade
+    each image with probability ``ctx.lq_aug`` with the mix ``ctx.lq_aug_mix`` (applied to the normalised
+    tensor; the artifacts are linear filters/resamplings whose weights sum to 1, so they commute with the
+    per-channel normalisation — only the erased box gets blurred along)."""
     pick = torch.rand(images.shape[0], generator=generator, device=generator.device) < ctx.lq_aug  # (M,)
     idx = pick.nonzero().flatten().to(images.device)
     if idx.numel() == 0:
         return images
     out = images.clone()
-    out[idx] = D.degrade(images[idx], generator, mix=ctx.mix)[0]
+    out[idx] = D.degrade(images[idx], generator, mix=ctx.lq_aug_mix)[0]
     return out
 
 
@@ -170,23 +174,28 @@ def cap_step(ctx: StepContext, batch: Mapping[str, Tensor], *, cc_active: bool, 
     return values, list(logged)
 
 
-def make_pair(hq_u8: Tensor, generator: torch.Generator, mix: str) -> tuple[Tensor, Tensor]:
+def make_pair(hq_u8: Tensor, generator: torch.Generator, mix: str,
+              lq_u8: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """HQ/LQ pair of docs/spec.md §3.6: the LQ copy is synthesised on the stored uint8 image *before* the train
-    transform, then HQ and LQ are augmented independently (not pixel-aligned). Returns two (B,3,H,W) float batches."""
-    lq_u8, _ = D.degrade(hq_u8, generator, mix=mix)  # (B,3,H,W) uint8
+    transform (``lq_u8`` when given, e.g. made on the raw image by :class:`rlqlib.data.lq.LQSource`; else from
+    ``hq_u8`` with ``mix``), then HQ and LQ are augmented independently (not pixel-aligned). Returns two
+    (B,3,H,W) float batches."""
+    if lq_u8 is None:
+        lq_u8, _ = D.degrade(hq_u8, generator, mix=mix)  # (B,3,H,W) uint8
     return train_augment(hq_u8, generator), train_augment(lq_u8, generator)
 
 
 def tad_step(ctx: StepContext, hq_u8: Tensor, index: Tensor, *, epoch: int, step: int,
-             generator: torch.Generator) -> tuple[Tensor, list[str]]:
+             generator: torch.Generator, lq_u8: Tensor | None = None) -> tuple[Tensor, list[str]]:
     """One TAD iteration (docs/spec.md §3.3): student on the 2B concatenation [HQ; LQ] in ``mode="tad"``, frozen
     teacher on the HQ half, L_D (if a teacher) + L_S (if ``self_ss``) + SS_MSE (if ``self_mse``), one step of
-    the main optimiser (the same Adam as the CAP step).
+    the main optimiser (the same Adam as the CAP step). ``lq_u8``: the LQ twins of ``hq_u8`` (see
+    :func:`make_pair`).
 
     Returns:
         ((T,) term values, their names).
     """
-    hq, lq = make_pair(hq_u8, generator, ctx.mix)
+    hq, lq = make_pair(hq_u8, generator, ctx.mix, lq_u8)
     b = hq.shape[0]
     with ctx.place.autocast():
         out = ctx.student(ctx.place.layout(torch.cat([hq, lq])), mode="tad")  # 2B rows
