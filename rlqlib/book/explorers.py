@@ -34,6 +34,12 @@ SHOWN = ("gender", "pose_family", "view", "artifact")
 HQ_COLOR, LQ_COLOR = "#3b6fb6", "#d7301f"
 
 
+def esm(module: str) -> str:
+    """The ES module source of ``js/<module>``: ``js/common.js`` (shared DOM and sprite helpers) then the module's
+    own code; a module loaded from a ``blob:`` URL, as anywidget loads it, cannot import a sibling file."""
+    return (JS / "common.js").read_text() + "\n" + (JS / module).read_text()
+
+
 class MatchExplorer(anywidget.AnyWidget):
     """Two models' rankings, query by query (front-end: ``js/match_explorer.js``).
 
@@ -41,7 +47,7 @@ class MatchExplorer(anywidget.AnyWidget):
     set by the front-end in Jupyter, empty in the static book).
     """
 
-    _esm = (JS / "match_explorer.js").read_text()
+    _esm = esm("match_explorer.js")
     _css = (JS / "explorers.css").read_text()
     data = traitlets.Dict().tag(sync=True)
     selection = traitlets.Dict().tag(sync=True)
@@ -53,7 +59,7 @@ class TsneExplorer(anywidget.AnyWidget):
     Traits: ``data`` (:func:`tsne_payload`).
     """
 
-    _esm = (JS / "tsne_explorer.js").read_text()
+    _esm = esm("tsne_explorer.js")
     _css = (JS / "explorers.css").read_text()
     data = traitlets.Dict().tag(sync=True)
 
@@ -64,7 +70,7 @@ class IdentityBrowser(anywidget.AnyWidget):
     Traits: ``data`` (:func:`identity_payload`).
     """
 
-    _esm = (JS / "identity_browser.js").read_text()
+    _esm = esm("identity_browser.js")
     _css = (JS / "explorers.css").read_text()
     data = traitlets.Dict().tag(sync=True)
 

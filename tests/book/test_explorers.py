@@ -127,7 +127,7 @@ def test_tsne_payload_by_hand():
 
 def _page(tmp_path: Path, module: str, data: dict) -> str:
     """A file:// page that renders ``module`` (rlqlib/book/js/) with a stand-in model, as anywidget does."""
-    source = (X.JS / module).read_text()
+    source = X.esm(module)
     page = tmp_path / "page.html"
     page.write_text(f"""<!doctype html><html><head><style>{(X.JS / "explorers.css").read_text()}</style></head><body>
 <div id="root"></div><script>

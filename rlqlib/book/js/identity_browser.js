@@ -1,21 +1,10 @@
 // Identity browser (rlqlib.book.explorers.IdentityBrowser): a SynthCC identity's images grouped by outfit and camera,
 // from the widget's saved `data` (rlqlib.book.explorers.identity_payload): no kernel, no network.
 
-function h(tag, props = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "style") Object.assign(node.style, value);
-    else if (key.startsWith("data-")) node.setAttribute(key, value);
-    else node[key] = value;
-  }
-  for (const child of [].concat(children)) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
 
 function render({model, el}) {
   const d = model.get("data");
-  const sheet = "rlqx" + Math.random().toString(36).slice(2);
-  const [cellH, cellW] = d.sprite.cell;
+  const sprite = spriteSheet(d.sprite);
   const picker = h("select", {"data-role": "identity"});
   d.ids.forEach((pid, i) => picker.append(h("option", {value: String(i), textContent: `identity ${pid}`})));
   const prev = h("button", {textContent: "◀", title: "previous identity", "data-role": "prev"});
@@ -23,7 +12,7 @@ function render({model, el}) {
   const title = h("b", {"data-role": "title"});
   const row = h("div", {className: "rlqx-row", "data-role": "images"});
   el.append(
-    h("style", {textContent: `.${sheet}{background-image:url("${d.sprite.uri}")}`}),
+    sprite.style,
     h("div", {className: "rlqx-explorer"}, [
       h("div", {className: "rlqx-row"}, [h("label", {className: "rlqx-control"}, [h("span", {textContent: d.split}),
         picker]), prev, next, title]),
@@ -35,9 +24,7 @@ function render({model, el}) {
     title.textContent = `${d.gender[i]}: ${d.outfits[i]} outfits, ${d.cameras[i]} cameras`
       + (d.shown[i] < d.total[i] ? ` (${d.shown[i]} of ${d.total[i]} images shown)` : "");
     row.replaceChildren(...d.cells[i].map((cell, j) => h("div", {}, [
-      h("div", {className: `rlqx-thumb ${sheet}`, "data-cell": String(cell), style: {width: `${cellW}px`,
-        height: `${cellH}px`, borderWidth: "1px",
-        backgroundPosition: `-${(cell % d.sprite.columns) * cellW}px -${Math.floor(cell / d.sprite.columns) * cellH}px`}}),
+      sprite.thumb(cell, {}, {borderWidth: "1px"}),
       ...d.captions[i][j].map((line) => h("div", {textContent: line, style: {fontSize: "10px"}})),
     ])));
   }

@@ -6,18 +6,6 @@ const CLOTHES = {other: "all in other clothes", same: "all in same clothes", bot
 const ATTRIBUTE_LABELS = {camid: "camera", clothes: "correct matches wear", artifact: "artifact", gender: "gender",
   pose_family: "pose family", outcome: "top-1"};
 
-function h(tag, props = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "style") Object.assign(node.style, value);
-    else if (key.startsWith("data-")) node.setAttribute(key, value);
-    else node[key] = value;
-  }
-  for (const child of [].concat(children)) {
-    if (child !== null && child !== undefined) node.append(child);
-  }
-  return node;
-}
 
 function select(role, label, options, value) {
   const box = h("select", {"data-role": role});
@@ -29,19 +17,14 @@ function select(role, label, options, value) {
 function render({model, el}) {
   const d = model.get("data");
   const [A, B] = d.names;
-  const sheet = "rlqx" + Math.random().toString(36).slice(2);
-  const [cellH, cellW] = d.sprite.cell;
+  const sprite = spriteSheet(d.sprite);
   const outcomes = {both: `${A} ✓ ${B} ✓`, a_only: `${A} ✓ ${B} ✗`, b_only: `${A} ✗ ${B} ✓`,
     neither: `${A} ✗ ${B} ✗`, none: "no correct match"};
   const marks = {both: "✓✓", a_only: "✓✗", b_only: "✗✓", neither: "✗✗", none: "--"};
   const q = d.queries, g = d.gallery;
   const nq = q.pid.length;
 
-  const thumb = (cell, color, title) => h("div", {
-    className: `rlqx-thumb ${sheet}`, title, "data-cell": String(cell),
-    style: {width: `${cellW}px`, height: `${cellH}px`, borderColor: color,
-      backgroundPosition: `-${(cell % d.sprite.columns) * cellW}px -${Math.floor(cell / d.sprite.columns) * cellH}px`},
-  });
+  const thumb = (cell, color, title) => sprite.thumb(cell, {title}, {borderColor: color});
   const describe = (t, i) => {  // lines: labels; attributes; image quality
     const lines = [`id ${t.pid[i]} · c${t.camid[i] + 1} · clothes ${t.clothes_id[i]}`];
     const attrs = d.attributes.filter((a) => a !== "artifact").map((a) => t[a][i]);
@@ -75,7 +58,7 @@ function render({model, el}) {
   const columns = [h("div", {className: "rlqx-column", "data-role": "gallery-a"}),
     h("div", {className: "rlqx-column", "data-role": "gallery-b"})];
   el.append(
-    h("style", {textContent: `.${sheet}{background-image:url("${d.sprite.uri}")}`}),
+    sprite.style,
     h("div", {className: "rlqx-explorer"}, [
       h("div", {className: "rlqx-row"}, Object.values(controls).map((c) => c.wrap)),
       h("div", {className: "rlqx-row"}, [h("label", {className: "rlqx-control"}, [h("span", {textContent: "query"}),

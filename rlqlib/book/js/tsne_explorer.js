@@ -5,16 +5,6 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 
-function h(tag, props = {}, children = []) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props)) {
-    if (key === "style") Object.assign(node.style, value);
-    else if (key.startsWith("data-")) node.setAttribute(key, value);
-    else node[key] = value;
-  }
-  for (const child of [].concat(children)) if (child !== null && child !== undefined) node.append(child);
-  return node;
-}
 
 function s(tag, attrs = {}) {
   const node = document.createElementNS(SVG, tag);
@@ -25,20 +15,15 @@ function s(tag, attrs = {}) {
 function render({model, el}) {
   const d = model.get("data");
   const n = d.n, size = d.size, pad = 8;
-  const sheet = "rlqx" + Math.random().toString(36).slice(2);
-  const [cellH, cellW] = d.sprite.cell;
-  const thumb = (cell, color, role) => h("div", {
-    className: `rlqx-thumb ${sheet}`, "data-role": role, "data-cell": String(cell),
-    style: {width: `${cellW}px`, height: `${cellH}px`, borderColor: color,
-      backgroundPosition: `-${(cell % d.sprite.columns) * cellW}px -${Math.floor(cell / d.sprite.columns) * cellH}px`},
-  });
+  const sprite = spriteSheet(d.sprite);
+  const thumb = (cell, color, role) => sprite.thumb(cell, {"data-role": role}, {borderColor: color});
   const picker = h("select", {"data-role": "model"});
   for (const name of d.models) picker.append(h("option", {value: name, textContent: name}));
   const score = h("div", {"data-role": "score"});
   const svg = s("svg", {width: size, height: size, viewBox: `0 0 ${size} ${size}`, "data-role": "map"});
   const detail = h("div", {"data-role": "detail"}, [h("i", {textContent: "point at a dot"})]);
   el.append(
-    h("style", {textContent: `.${sheet}{background-image:url("${d.sprite.uri}")}`}),
+    sprite.style,
     h("div", {className: "rlqx-tsne"}, [
       h("div", {className: "rlqx-row"}, [h("label", {className: "rlqx-control"}, [h("span", {textContent: "model"}),
         picker]), score]),
