@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from rlqlib.engine import locks as L
+from tests.engine.polling import until
 
 
 def _write(path: Path, owner: L.Owner, age_s: float = 0.0) -> None:
@@ -31,12 +32,7 @@ def _dead_pid() -> int:
 
 
 def _until(condition, limit_s: float = 20.0) -> bool:
-    end = time.monotonic() + limit_s
-    while not condition():
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.02)
-    return True
+    return until(condition, limit_s, 0.02)
 
 
 def test_processes_hold_the_lock_one_at_a_time(tmp_path):

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from rlqlib.engine import locks as L
+from tests.engine.polling import until
 from rlqlib.engine import presets as Pr
 from rlqlib.engine import runs as R
 from rlqlib.engine import teacher as Tc
@@ -23,12 +24,7 @@ def _train_cmd(root: Path, out: Path, epochs: int, verbose: bool = False) -> lis
 
 
 def _until(condition, limit_s: float = 300.0) -> bool:
-    end = time.monotonic() + limit_s
-    while not condition():
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.05)
-    return True
+    return until(condition, limit_s, 0.05)
 
 
 def _events(runs_dir: Path) -> list[tuple[str, str]]:
