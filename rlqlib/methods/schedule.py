@@ -17,6 +17,10 @@ class ScheduleConfig:
         cc_start: clothes-classifier step and adversarial loss from epoch round(cc_start · E) (25/60).
         eval_every: also evaluate every N epochs for curves (0 = only after the last epoch). No checkpoint
             selection happens on the test set: the final epoch is what is reported.
+        heads_lr_mult: the RLQ/CAL family's new, randomly initialised external classifiers (the CAL-id classifier,
+            its own parameter group in the main Adam, and the clothes classifier's Adam) learn at
+            ``heads_lr_mult · lr``; the trunk and the model's own heads at ``lr``. 1 = the authors' code (one rate);
+            the ``cpu`` preset's short fine-tuning from the pretrained trunk uses 10 (docs/synthcc-probes.md §4).
     """
 
     epochs: int = 60
@@ -26,6 +30,12 @@ class ScheduleConfig:
     gamma: float = 0.1
     cc_start: float = 25 / 60  # PAPER_CC_START
     eval_every: int = 0
+    heads_lr_mult: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.heads_lr_mult > 0:
+            raise ValueError(f"schedule.heads_lr_mult={self.heads_lr_mult!r}: it multiplies the learning rate; "
+                             "give a positive number (1 = one rate for every parameter)")
 
     def milestone_epochs(self) -> list[int]:
         """LR milestones in epochs (60 epochs ⇒ [20, 40])."""

@@ -57,12 +57,16 @@ def test_cpu_preset_fine_tunes_the_shared_trunk_briefly_and_pretrains_with_the_s
     assert cfg.model.init == "synthcc" and cfg.losses.adv_epsilon == Pr.CPU_ADV_EPSILON == 1.0
     s = cfg.schedule
     assert s.epochs == Pr.CPU_EPOCHS and s.milestones == Pr.CPU_FT_MILESTONES and s.cc_start == Pr.CPU_FT_CC_START
-    pre = Pr.make("cpu", "pretrain")
-    assert pre.model.init == "scratch" and pre.schedule.epochs == 15
+    assert s.heads_lr_mult == Pr.CPU_HEADS_LR_MULT == 10  # fast external heads in every RLQ/CAL-family target run
+    assert Pr.make("cpu", "teacher").schedule.heads_lr_mult == 10 and Pr.make("cpu", "fire2").schedule.heads_lr_mult == 1
+    pre = Pr.make("cpu", "pretrain")  # 30 epochs from scratch, one rate for every parameter
+    assert pre.model.init == "scratch" and pre.schedule.epochs == Pr.CPU_PRETRAIN_EPOCHS == 30
+    assert pre.schedule.heads_lr_mult == 1
     assert pre.schedule.milestones == Pr.CPU_MILESTONES and pre.schedule.cc_start == Pr.CPU_CC_START
-    long = Pr.make("cpu-long", "cal")  # the same fine-tuning, 15 epochs with the scratch schedule's fractions
+    long = Pr.make("cpu-long", "cal")  # the same trunk start, 15 epochs with the scratch schedule's fractions
     assert long.model == cfg.model and long.losses == cfg.losses and long.schedule.epochs == 15
     assert long.schedule.milestones == Pr.CPU_MILESTONES and long.schedule.cc_start == Pr.CPU_CC_START
+    assert long.schedule.heads_lr_mult == 1 and Pr.make("cpu-long", "pretrain").schedule.epochs == 15  # as measured
     old = Pr.make("cpu-scratch", "cal")  # the cpu preset before the shared trunk, under its own name
     assert old.model.init == "scratch" and old.losses.adv_epsilon == 0.1 and old.schedule.epochs == 15
 

@@ -232,3 +232,42 @@ def test_lq_aug_extra_view_batches_and_tad_lq_source_are_wired(smoke_config, tea
     # the paper preset's SynthCC (large, stored at 256×128) would be degraded raw: effective config says so
     assert C.effective(Pr.make("paper", "rlq")).data.degrade_at == "raw"
     assert C.effective(Pr.make("smoke", "rlq")).data.degrade_at == "input"
+
+
+@pytest.mark.parametrize("mult", [1.0, 10.0])
+def test_heads_lr_mult_sets_the_external_classifiers_rate(smoke_config, mult):
+    cfg = smoke_config("bm", **{"schedule.heads_lr_mult": mult, "runtime.amp": "none"})
+    method = T.Trainer(cfg, None).method
+    lr, heads = cfg.schedule.lr, method.heads
+    groups = method.opt.param_groups
+    if mult == 1:  # the authors' single group over model + CAL-id classifier; hashed as before the field existed
+        assert len(groups) == 1 and groups[0]["lr"] == lr
+        assert "heads_lr_mult" not in H.hashed_dict(cfg)["schedule"]
+    else:
+        assert [g["lr"] for g in groups] == [lr, lr * mult]
+        assert {id(p) for p in groups[0]["params"]} == {id(p) for p in method.model.parameters()}
+        assert {id(p) for p in groups[1]["params"]} == {id(p) for p in heads.cal_classifier.parameters()}
+        assert H.hashed_dict(cfg)["schedule"]["heads_lr_mult"] == mult
+    assert method.opt_cc.param_groups[0]["lr"] == lr * mult
+    # Adam's first step moves each weight by lr * g / (|g| + eps): at most the group's rate, and about it where g != 0
+    before = {n: p.detach().clone() for n, p in method.student.named_parameters()}
+    x = torch.rand(4, 3, *cfg.data.image_size)
+    out = method.student(x)
+    (out["logits_cal"].logsumexp(1).sum() + sum(v.float().square().mean() for v in out.values()
+                                                if v.dtype.is_floating_point)).backward()
+    method.opt.step()
+    moved = {n: (p.detach() - before[n]).abs().max().item() for n, p in method.student.named_parameters()}
+    trunk = max(v for n, v in moved.items() if not n.startswith("cal_classifier."))
+    head = max(v for n, v in moved.items() if n.startswith("cal_classifier."))
+    assert trunk <= lr * 1.0001 and head == pytest.approx(lr * mult, rel=1e-3)
+    method.sched.step()  # at epoch 1, every milestone reached decays both rates alike
+    decay = cfg.schedule.gamma ** sum(m <= 1 for m in cfg.schedule.milestone_epochs())
+    assert decay < 1 and [g["lr"] for g in groups] == pytest.approx([lr * decay * (mult if i else 1)
+                                                                     for i in range(len(groups))])
+
+
+def test_heads_lr_mult_is_checked(smoke_config):
+    with pytest.raises(ValueError, match=r"schedule.heads_lr_mult=0.0.*positive"):
+        smoke_config("cal", **{"schedule.heads_lr_mult": 0.0})
+    with pytest.raises(ValueError, match="FIRe² has not; set schedule.heads_lr_mult=1"):
+        T.Trainer(smoke_config("fire2", **{"schedule.heads_lr_mult": 10.0}), None)

@@ -69,6 +69,9 @@ class FIRe2Method(Method):
         if place.world_size > 1:
             raise ValueError("FIRe² runs are single-process (its per-epoch FFM and optimiser rebuilds are not "
                              "distributed); run without torchrun")
+        if recipe.schedule.heads_lr_mult != 1:
+            raise ValueError(f"schedule.heads_lr_mult={recipe.schedule.heads_lr_mult}: it sets the rate of the RLQ/CAL "
+                             "family's external classifiers, which FIRe² has not; set schedule.heads_lr_mult=1")
         with seeded(recipe.seed):
             model = self.network(recipe.model)
         self.model = model.to(place.device)

@@ -62,8 +62,9 @@ class RLQMethod(Method):
             self.student.to(memory_format=torch.channels_last)
         self.teacher = self._teacher(teacher) if tad.enabled and tad.teacher else None
         s = recipe.schedule
-        self.opt = torch.optim.Adam(self.student.parameters(), lr=s.lr, weight_decay=s.weight_decay)
-        self.opt_cc = torch.optim.Adam(self.clothes_classifier.parameters(), lr=s.lr, weight_decay=s.weight_decay)
+        self.opt = torch.optim.Adam(self._param_groups(s.lr * s.heads_lr_mult), lr=s.lr, weight_decay=s.weight_decay)
+        self.opt_cc = torch.optim.Adam(self.clothes_classifier.parameters(), lr=s.lr * s.heads_lr_mult,
+                                       weight_decay=s.weight_decay)
         self.sched = torch.optim.lr_scheduler.MultiStepLR(self.opt, s.milestone_epochs(), gamma=s.gamma)
         self.scaler = place.grad_scaler()
         self.scaler_cc = place.grad_scaler()
@@ -81,6 +82,14 @@ class RLQMethod(Method):
             pid2clothes=torch.as_tensor(data.pid2clothes, dtype=torch.bool, device=dev), place=place, tad=tad,
             mix=data.mix, lq_aug=recipe.lq_aug, lq_aug_mix=data.lq_aug_mix,
             cos_from=tuple(self.model.disentangle_from) or ("f_bot",))
+
+    def _param_groups(self, heads_lr: float) -> list[dict[str, Any]]:
+        """The main Adam's parameter groups: the model (group 0, the schedule's rate) and, at a rate of its own, the
+        external CAL-id classifier; one group, as the authors' code, when both rates are equal."""
+        if heads_lr == self.recipe.schedule.lr:
+            return [{"params": list(self.student.parameters())}]
+        return [{"params": list(self.model.parameters())},
+                {"params": list(self.heads.cal_classifier.parameters()), "lr": heads_lr}]
 
     @staticmethod
     def network(cfg: ModelConfig, trunk: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
@@ -150,7 +159,8 @@ class RLQMethod(Method):
                 "seconds": round(time.perf_counter() - t0, 3)}
 
     def lr_at(self, epoch: int) -> float:  # noqa: ARG002 - the scheduler is at ``epoch``
-        """The main optimiser's current learning rate (the scheduler steps once per :meth:`epoch`)."""
+        """The main optimiser's current learning rate for the model (group 0; the scheduler steps once per
+        :meth:`epoch`)."""
         return self.opt.param_groups[0]["lr"]
 
     # -------------------------------------------------------------------------------- state
