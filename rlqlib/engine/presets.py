@@ -6,11 +6,13 @@
 
 * **Presets** (:data:`PRESETS`): ``smoke`` (tests, seconds, SynthCC-smoke); ``cpu`` (the book's default on
   SynthCC-cpu: every trunk copy starts from the shared pretraining run — a half-width ResNet-18 trained once on
-  SynthCC-cpu's disjoint 600-identity pretraining group, :mod:`rlqlib.engine.pretrain` — and is fine-tuned for
-  :data:`CPU_EPOCHS` epochs, CAL's ε = :data:`CPU_ADV_EPSILON`: about half a minute per CAL / identity-only run
-  and 1.5–3.5 min per two-branch run at one thread; docs/synthcc-probes.md §4 has the measurements behind each
-  choice); ``cpu-long`` (the same fine-tuned for 15 epochs: CAL's advantage over identity-only shows there, at
-  ~7× the training time); ``cpu-scratch`` (the former ``cpu`` preset: from scratch, 15 epochs, the reference's ε = 0.1; ~4 min
+  SynthCC-cpu's disjoint 600-identity pretraining group for :data:`CPU_PRETRAIN_EPOCHS` epochs,
+  :mod:`rlqlib.engine.pretrain` — and is fine-tuned for :data:`CPU_EPOCHS` epochs with the new external classifiers
+  at :data:`CPU_HEADS_LR_MULT` × the trunk's rate, CAL's ε = :data:`CPU_ADV_EPSILON`: about half a minute per CAL /
+  identity-only run and 1.5–3.5 min per two-branch run at one thread; docs/synthcc-probes.md §4 has the
+  measurements behind each choice); ``cpu-long`` (fine-tuned for 15 epochs with one rate, from its own 15-epoch
+  pretraining run: CAL's advantage over identity-only was first measured there, at ~7× the training time);
+  ``cpu-scratch`` (the former ``cpu`` preset: from scratch, 15 epochs, the reference's ε = 0.1; ~4 min
   per CAL run, ~20 min per Base Model run) and ``paper`` (docs/spec.md §3.11 on a GPU: ResNet-50 ImageNet,
   384×192, per-GPU P×K 8×4, 60 epochs, Adam 3.5e-4, fp32 as the reference). ``runtime.threads`` = 2 assumes no
   other busy process (two 2-thread processes on the 2 cores slow every step 5–60×); ``make book`` trains its
