@@ -100,8 +100,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # CPU_EPOCHS x 96 P×K steps on SynthCC-cpu from the pretrained trunk: ~0.1 s/step (CAL), ~0.4 s/step (BM)
     "cpu": {**_CPU_FINE_TUNE, "schedule": ScheduleConfig(epochs=CPU_EPOCHS, milestones=CPU_FT_MILESTONES,
                                                           cc_start=CPU_FT_CC_START, heads_lr_mult=CPU_HEADS_LR_MULT)},
-    # the cpu preset fine-tuned for 15 epochs (1,440 steps) instead of 2: CAL's advantage over identity-only shows
-    # (docs/synthcc-probes.md §4), at ~7x the training time of cpu
+    # fine-tuned for 15 epochs (1,440 steps) with one rate, from its own 15-epoch pretraining run (PRETRAIN_PRESETS):
+    # CAL's advantage over identity-only shows without fast heads (docs/synthcc-probes.md §4), at ~7x cpu's training
     "cpu-long": {**_CPU_FINE_TUNE, "schedule": _CPU_15_EPOCHS},
     # the cpu preset before the shared trunk: from scratch, 15 epochs, the reference's epsilon
     "cpu-scratch": {"data": _CPU_DATA, "model": MODEL_PRESETS["cpu"], "schedule": _CPU_15_EPOCHS,
