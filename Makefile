@@ -108,11 +108,10 @@ smoke-book: setup
 	  $(if $(SEEDS),--seeds $(SEEDS)) && touch $(SMOKE_RUNS)/.complete; }
 
 # The shared pretraining run the PRESET's runs start from (cpu: a trunk trained on SynthCC's pretraining group), if
-# any; make book trains it beside the smoke book (one thread each; every core once the smoke book is complete),
-# before the planned runs that all wait for it.
+# any; make book trains it beside the smoke book (one thread each), before the planned runs that all wait for it.
 pretrain: setup synth
 	$(PY) -m rlqlib.book.runner pretrain --preset $(PRESET) --dataset $(DATASET) --root $(DATA_ROOT) --device $(DEVICE) \
-	  --runs-dir $(RUNS_DIR) --quiet --more-threads-after $(SMOKE_RUNS)/.complete --more-threads $(shell nproc)
+	  --runs-dir $(RUNS_DIR) --quiet
 
 # What the book trains at PRESET, which runs are done and the time left: the smoke book's run list replayed at PRESET.
 plan: setup synth smoke-book

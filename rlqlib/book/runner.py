@@ -30,7 +30,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -371,26 +371,11 @@ def _pretrain(args: argparse.Namespace) -> int:
         print(f"preset {args.preset}: its runs start from no shared pretraining run")
         return 0
     pre = Pt.pretrain_config(cfg)
-    freed = args.more_threads_after
-    start = args.more_threads if freed is not None and freed.exists() else args.threads
-    pre = replace(pre, runtime=replace(pre.runtime, threads=start, progress=not args.quiet))
+    pre = replace(pre, runtime=replace(pre.runtime, threads=args.threads, progress=not args.quiet))
     t0 = time.perf_counter()
-    run = R.run_or_load(pre, args.runs_dir, on_epoch=_more_threads(freed, args.more_threads) if freed else None)
+    run = R.run_or_load(pre, args.runs_dir)
     print(f"pretraining run {run.dir.name}: ready ({time.perf_counter() - t0:.0f} s)")
     return 0
-
-
-def _more_threads(freed: Path, threads: int) -> Callable[[dict], None]:
-    """An epoch hook that raises the training thread's torch threads to ``threads`` once ``freed`` exists (``make
-    book``: the smoke book beside the pretraining run has finished and left its core free). Thread count does not
-    enter the run's hash (it changes float summation order at the rounding level only)."""
-    import torch
-
-    def hook(record: dict) -> None:
-        if torch.get_num_threads() < threads and freed.exists():
-            torch.set_num_threads(threads)
-            log.info("pretraining run: %s exists, %d threads from epoch %d on", freed, threads, record["epoch"] + 1)
-    return hook
 
 
 def _plan_arguments(parser: argparse.ArgumentParser) -> None:
@@ -436,10 +421,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     pt = sub.add_parser("pretrain", help="train the shared pretraining run the preset's runs start from (if any)")
     _setting_arguments(pt)
     pt.add_argument("--threads", type=int, default=1, help="runtime.threads (default 1)")
-    pt.add_argument("--more-threads-after", type=Path, metavar="FILE",
-                    help="train with --more-threads threads once FILE exists (checked after each epoch; from the "
-                         "start if it exists already): make book names the smoke book's .complete marker")
-    pt.add_argument("--more-threads", type=int, default=2, help="threads once --more-threads-after exists (default 2)")
     pt.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

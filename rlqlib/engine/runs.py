@@ -38,7 +38,7 @@ import os
 import platform
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,8 +213,7 @@ def load_run(run_dir: str | Path) -> Run:
     return Run(d, C.from_dict(saved["config"]), saved["hash"], json.loads((d / "metrics.json").read_text()), False)
 
 
-def run_or_load(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs", asked: Mapping[str, Any] | None = None,
-                on_epoch: Callable[[dict], None] | None = None) -> Run:
+def run_or_load(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs", asked: Mapping[str, Any] | None = None) -> Run:
     """Train ``cfg`` once (resuming an interrupted attempt) or load the finished run from the cache.
 
     Safe under concurrency: the run trains under its lock (:mod:`rlqlib.engine.locks`); a process that finds it
@@ -226,7 +225,6 @@ def run_or_load(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs", asked: M
         runs_dir: the cache folder.
         asked: the overrides the caller asked for (dotted keys, JSON values), written on the run's ledger line so
             that the book's run plan replays exactly them (:func:`rlqlib.book.experiments.train` passes them).
-        on_epoch: called with each epoch's record after the epoch, in the training thread, if this call trains.
 
     Returns:
         The :class:`Run`; ``run.trained`` tells whether this call trained it (also counted in
@@ -240,7 +238,7 @@ def run_or_load(cfg: C.ExperimentConfig, runs_dir: str | Path = "runs", asked: M
         with _trainer_lock(d) as lock:
             run = _finished(d, h)  # another process finished it while this one waited
             if run is None:
-                return _train(cfg, h, d, runs_dir, teacher, lock, asked, on_epoch)
+                return _train(cfg, h, d, runs_dir, teacher, lock, asked)
     _record(runs_dir, "loaded", d, asked)
     log.info("loaded run %s", d)
     return run
@@ -281,8 +279,7 @@ def _write_json(path: Path, obj: dict[str, Any]) -> None:
 
 
 def _train(cfg: C.ExperimentConfig, h: str, d: Path, runs_dir: str | Path, teacher: Run | None,
-           lock: L.Lock | None, asked: Mapping[str, Any] | None,
-           on_epoch: Callable[[dict], None] | None = None) -> Run:
+           lock: L.Lock | None, asked: Mapping[str, Any] | None) -> Run:
     """Train (or resume) the resolved ``cfg`` into ``d`` under ``lock``; the trainer stops after an epoch whose lock
     another process has taken over (:class:`rlqlib.engine.locks.LockLost`)."""
     if _rank() == 0:
@@ -291,14 +288,8 @@ def _train(cfg: C.ExperimentConfig, h: str, d: Path, runs_dir: str | Path, teach
     resumed, earlier_s = earlier_epochs(d)
     t0 = time.perf_counter()
     init_dir = run_dir_for(Tc.resolve(Pt.pretrain_config(cfg)), runs_dir) if Pt.needs_pretrain(cfg) else None
-    hooks = [f for f in (lock.check if lock is not None else None, on_epoch) if f is not None]
-
-    def after_epoch(record: dict) -> None:
-        for hook in hooks:
-            hook(record)
-
     metrics = T.fit(cfg, d, resume=True, teacher_dir=teacher.dir if teacher else None, init_dir=init_dir,
-                    on_epoch=after_epoch)
+                    on_epoch=lock.check if lock is not None else None)
     if _rank() == 0:
         prov = provenance(cfg, earlier_s + time.perf_counter() - t0, resumed)
         _write_json(d / "provenance.json", prov)

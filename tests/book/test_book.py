@@ -102,21 +102,6 @@ def test_toc_lists_the_intro_and_experiments() -> None:
 
 # --------------------------------------------------------------------------------------------- the runner
 
-def test_pretraining_takes_the_smoke_books_core_once_it_is_complete(tmp_path: Path) -> None:
-    import torch
-
-    before = torch.get_num_threads()
-    marker = tmp_path / ".complete"
-    hook = book._more_threads(marker, before + 1)
-    try:
-        hook({"epoch": 0})
-        assert torch.get_num_threads() == before  # the smoke book still runs beside it
-        marker.touch()
-        hook({"epoch": 1})
-        assert torch.get_num_threads() == before + 1
-    finally:
-        torch.set_num_threads(before)
-
 
 def _write_nb(path: Path, cells: list[tuple[str, str, list[str]]], rlq: dict | None = None) -> None:
     """A notebook from (cell_type, source, tags) triples; ``rlq`` goes to ``metadata["rlq"]``."""
