@@ -142,11 +142,9 @@ PRETRAIN_PRESETS: dict[str, dict[str, Any]] = {
     "smoke": {"schedule.epochs": 1},
     # cpu presets: the from-scratch schedule (the pretraining run starts from scratch) with one rate for every
     # parameter; cpu's run is 30 epochs, cpu-long keeps the 15-epoch run it was measured with (cpu-scratch uses none)
-    **{name: {"schedule.epochs": 15, "schedule.milestones": CPU_MILESTONES, "schedule.cc_start": CPU_CC_START,
+    **{name: {"schedule.epochs": epochs, "schedule.milestones": CPU_MILESTONES, "schedule.cc_start": CPU_CC_START,
               "schedule.heads_lr_mult": 1.0}
-       for name in ("cpu-long", "cpu-scratch")},
-    "cpu": {"schedule.epochs": CPU_PRETRAIN_EPOCHS, "schedule.milestones": CPU_MILESTONES,
-            "schedule.cc_start": CPU_CC_START, "schedule.heads_lr_mult": 1.0},
+       for name, epochs in (("cpu", CPU_PRETRAIN_EPOCHS), ("cpu-long", 15), ("cpu-scratch", 15))},
     "paper": {"schedule.epochs": 60},
 }
 

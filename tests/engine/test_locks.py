@@ -31,10 +31,6 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def _until(condition, limit_s: float = 20.0) -> bool:
-    return until(condition, limit_s, 0.02)
-
-
 def test_processes_hold_the_lock_one_at_a_time(tmp_path):
     script = textwrap.dedent(f"""
         import os, time
@@ -97,10 +93,10 @@ def test_the_heartbeat_refreshes_the_lock_and_a_holder_learns_it_was_taken_over(
     lock = L.acquire(path, heartbeat_s=0.05)
     old = time.time() - 1000
     os.utime(path, (old, old))
-    assert _until(lambda: L.read(path)[1] < 100)  # touched again
+    assert until(lambda: L.read(path)[1] < 100, 20.0, 0.02)  # touched again
     usurper = replace(L.me(label=""), token="feed")
     _write(path, usurper)  # another process took it over (it judged this one dead)
-    assert _until(lambda: lock.lost)
+    assert until(lambda: lock.lost, 20.0, 0.02)
     with pytest.raises(L.LockLost):
         lock.check()
     lock.release()

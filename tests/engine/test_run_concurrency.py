@@ -7,24 +7,19 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from rlqlib.engine import locks as L
-from tests.engine.polling import until
 from rlqlib.engine import presets as Pr
 from rlqlib.engine import runs as R
 from rlqlib.engine import teacher as Tc
+from tests.engine.polling import until
 
 
 def _train_cmd(root: Path, out: Path, epochs: int, verbose: bool = False) -> list[str]:
     return [sys.executable, "-m", "rlqlib.cli", *(["-v"] if verbose else []), "train", "--variant", "id-only",
             "--preset", "smoke", "--root", str(root), "--seed", "0", "--out", str(out),
             "--set", f"schedule.epochs={epochs}"]
-
-
-def _until(condition, limit_s: float = 300.0) -> bool:
-    return until(condition, limit_s, 0.05)
 
 
 def _events(runs_dir: Path) -> list[tuple[str, str]]:
@@ -42,7 +37,7 @@ def test_two_processes_racing_for_one_run_train_it_once(synthcc_smoke, tmp_path)
     procs = [subprocess.Popen(_train_cmd(synthcc_smoke, tmp_path, 2, verbose=True), stdout=subprocess.PIPE,
                               stderr=fh, text=True) for fh in handles]
     try:
-        assert _until(lambda: all("waiting" in log.read_text() for log in logs))  # "… is being trained by …"
+        assert until(lambda: all("waiting" in log.read_text() for log in logs), 300.0)  # "… is being trained by …"
     finally:
         gate.release()
     outs = [p.communicate(timeout=600)[0] for p in procs]
@@ -59,12 +54,12 @@ def test_a_killed_workers_run_is_resumed_by_the_next_process(synthcc_smoke, tmp_
     epochs = 12
     worker = subprocess.Popen(_train_cmd(synthcc_smoke, tmp_path, epochs), stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
-    run_dir = None
-    deadline = time.monotonic() + 600
-    while run_dir is None and worker.poll() is None and time.monotonic() < deadline:
-        found = list(tmp_path.glob("id-only-*/checkpoint.pt"))
-        run_dir = found[0].parent if found else None
-        time.sleep(0.05)
+
+    def checkpoints() -> list[Path]:
+        return list(tmp_path.glob("id-only-*/checkpoint.pt"))
+
+    until(lambda: worker.poll() is not None or bool(checkpoints()), 600.0)
+    run_dir = checkpoints()[0].parent if checkpoints() else None
     worker.send_signal(signal.SIGKILL)  # after its first checkpoint, before the last epoch
     worker.wait()
     assert run_dir is not None and (run_dir / L.LOCK).is_file() and not (run_dir / "metrics.json").exists()

@@ -62,7 +62,7 @@ class RLQMethod(Method):
             self.student.to(memory_format=torch.channels_last)
         self.teacher = self._teacher(teacher) if tad.enabled and tad.teacher else None
         s = recipe.schedule
-        self.opt = torch.optim.Adam(self._param_groups(s.lr * s.heads_lr_mult), lr=s.lr, weight_decay=s.weight_decay)
+        self.opt = torch.optim.Adam(self._param_groups(), lr=s.lr, weight_decay=s.weight_decay)
         self.opt_cc = torch.optim.Adam(self.clothes_classifier.parameters(), lr=s.lr * s.heads_lr_mult,
                                        weight_decay=s.weight_decay)
         self.sched = torch.optim.lr_scheduler.MultiStepLR(self.opt, s.milestone_epochs(), gamma=s.gamma)
@@ -83,13 +83,14 @@ class RLQMethod(Method):
             mix=data.mix, lq_aug=recipe.lq_aug, lq_aug_mix=data.lq_aug_mix,
             cos_from=tuple(self.model.disentangle_from) or ("f_bot",))
 
-    def _param_groups(self, heads_lr: float) -> list[dict[str, Any]]:
-        """The main Adam's parameter groups: the model (group 0, the schedule's rate) and, at a rate of its own, the
-        external CAL-id classifier; one group, as the authors' code, when both rates are equal."""
-        if heads_lr == self.recipe.schedule.lr:
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """The main Adam's parameter groups: the model (group 0, the schedule's rate) and the external CAL-id
+        classifier at ``heads_lr_mult`` × that rate; one group, as the authors' code, when the multiplier is 1."""
+        s = self.recipe.schedule
+        if s.heads_lr_mult == 1:
             return [{"params": list(self.student.parameters())}]
         return [{"params": list(self.model.parameters())},
-                {"params": list(self.heads.cal_classifier.parameters()), "lr": heads_lr}]
+                {"params": list(self.heads.cal_classifier.parameters()), "lr": s.lr * s.heads_lr_mult}]
 
     @staticmethod
     def network(cfg: ModelConfig, trunk: Mapping[str, torch.Tensor] | None = None) -> nn.Module:
