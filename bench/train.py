@@ -31,6 +31,7 @@ from rlqlib.data.recolour import COLOURS
 from rlqlib.data.sampler import PKSampler
 from rlqlib.methods.base import Placement
 from rlqlib.methods.model_config import ModelConfig
+from rlqlib.methods.optim import adam
 from rlqlib.methods.rlq import model as M
 from rlqlib.methods.rlq import steps as S
 from rlqlib.data.transforms import train_augment
@@ -58,8 +59,8 @@ def build(cfg: C.ExperimentConfig, num_ids: int, device: torch.device) -> S.Step
     s = cfg.schedule
     return S.StepContext(
         student=student, clothes_classifier=cc, teacher=teacher,
-        opt=torch.optim.Adam(student.parameters(), lr=s.lr, weight_decay=s.weight_decay),
-        opt_cc=torch.optim.Adam(cc.parameters(), lr=s.lr, weight_decay=s.weight_decay),
+        opt=adam(student.parameters(), lr=s.lr, weight_decay=s.weight_decay),
+        opt_cc=adam(cc.parameters(), lr=s.lr, weight_decay=s.weight_decay),
         scaler=torch.amp.GradScaler(device.type, enabled=cfg.runtime.amp == "fp16"),
         scaler_cc=torch.amp.GradScaler(device.type, enabled=cfg.runtime.amp == "fp16"),
         loss_cfg=cfg.losses, weights=dict(cfg.weights), terms=tuple(cfg.terms), pid2clothes=p2c,

@@ -31,6 +31,7 @@ from rlqlib.methods.fire2 import ffm as FFM
 from rlqlib.methods.fire2.config import FIRe2Config
 from rlqlib.methods.fire2.model import FgClassifier, FIRe2Net, attr_aware_loss, fire2_augment, triplet_euclidean
 from rlqlib.methods.model_config import ModelConfig
+from rlqlib.methods.optim import adam
 from rlqlib.methods.rlq.losses import cross_entropy_smooth
 from rlqlib.methods.schedule import ScheduleConfig
 
@@ -104,7 +105,7 @@ class FIRe2Method(Method):
 
     def _adam(self, extra: list[nn.Parameter]) -> torch.optim.Adam:
         params = [p for p in self.model.parameters() if p.requires_grad] + extra
-        return torch.optim.Adam(params, lr=self.schedule.lr, weight_decay=self.schedule.weight_decay)
+        return adam(params, lr=self.schedule.lr, weight_decay=self.schedule.weight_decay)
 
     # -------------------------------------------------------------------------------- FFM
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from rlqlib.methods.base import Bar, Method, Placement, Recipe, TrainData, no_bar
 from rlqlib.methods.model_config import ModelConfig
+from rlqlib.methods.optim import adam
 from rlqlib.methods.rlq.model import VARIANTS, RLQNet, Teacher, build_heads, build_model, make_teacher
 from rlqlib.methods.rlq.steps import StepContext, Student, cap_step, tad_step
 
@@ -62,9 +63,8 @@ class RLQMethod(Method):
             self.student.to(memory_format=torch.channels_last)
         self.teacher = self._teacher(teacher) if tad.enabled and tad.teacher else None
         s = recipe.schedule
-        self.opt = torch.optim.Adam(self._param_groups(), lr=s.lr, weight_decay=s.weight_decay)
-        self.opt_cc = torch.optim.Adam(self.clothes_classifier.parameters(), lr=s.lr * s.heads_lr_mult,
-                                       weight_decay=s.weight_decay)
+        self.opt = adam(self._param_groups(), lr=s.lr, weight_decay=s.weight_decay)
+        self.opt_cc = adam(self.clothes_classifier.parameters(), lr=s.lr * s.heads_lr_mult, weight_decay=s.weight_decay)
         self.sched = torch.optim.lr_scheduler.MultiStepLR(self.opt, s.milestone_epochs(), gamma=s.gamma)
         self.scaler = place.grad_scaler()
         self.scaler_cc = place.grad_scaler()
