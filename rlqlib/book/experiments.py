@@ -352,7 +352,7 @@ def describe_runs(runs: Mapping[str, Sequence[R.Run]]) -> pd.DataFrame:
 
 
 def describe_teachers(runs: Mapping[str, Sequence[R.Run]]) -> pd.DataFrame:
-    """:func:`describe_runs` of the TAD teacher runs behind ``runs`` (:func:`teachers`), one row per seed, without
+    """:func:`describe_runs` of the TAD teacher runs behind ``runs`` (:func:`teachers`), one row per teacher, without
     ``trained_now`` (a teacher is trained by its first student)."""
     table = describe_runs({"TAD teacher": teachers(runs)}).drop(columns=["trained_now"])
     return table.sort_values("seed", ignore_index=True)

@@ -48,6 +48,9 @@ from rlqlib.book.experiments import data_options
 #: Config keys that come from the setting (or are derived), not from what a page asked for.
 SETTING_KEYS = ("data.root", "data.dataset", "runtime.seed", "runtime.device", "tad.teacher_hash", *H.NOT_HASHED)
 STATES = ("done", "started", "to do")
+#: Variants trained for another run (a TAD student's teacher, the shared pretraining run): a ledger line that records no
+#: page overrides for one is that dependency, which :func:`dependencies` derives again from the run at the target.
+DEPENDENCY_VARIANTS = ("teacher", "pretrain")
 
 
 def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -65,7 +68,10 @@ def requests(source: str | Path) -> pd.DataFrame:
     for untagged lines), ``config`` (the run's ``config.json`` config; None for a planned line), ``variant``, ``seed``,
     ``overrides`` (the page's, as recorded on the ledger, else :func:`overrides` of the config; setting keys left
     out) and ``skipped_at`` (a planned line's preset, where the page does not train it; else None), one row per
-    (run, page, overrides), in ledger order.
+    (run, page, overrides), in ledger order. A teacher or pretraining run trained or loaded for another run (no
+    overrides on its line, in a ledger that records them) is left out: :func:`targets` derives it from that run at
+    the target, so that a smoke book executed before a change of who depends on what (e.g. one teacher for every
+    seed, ``tad.teacher_seed``) does not plan the runs nothing depends on any more.
 
     Raises:
         FileNotFoundError: ``source`` has no ledger, or a ledger run has no ``config.json``.
@@ -75,9 +81,10 @@ def requests(source: str | Path) -> pd.DataFrame:
     if not ledger.is_file():
         raise FileNotFoundError(f"{ledger} is missing: execute a book into it first, e.g. "
                                 f"`make book PRESET=smoke RUNS_DIR={source}`")
+    entries = [json.loads(line) for line in ledger.read_text().splitlines()]
+    records_overrides = any("overrides" in entry for entry in entries)
     rows, seen = [], set()
-    for line in ledger.read_text().splitlines():
-        entry = json.loads(line)
+    for entry in entries:
         tag, event = entry.get("tag"), entry.get("event")
         page = tag.split(":")[0] if tag else None
         skipped_at = entry.get("skipped_at")
@@ -90,6 +97,8 @@ def requests(source: str | Path) -> pd.DataFrame:
                 raise FileNotFoundError(f"{path} is missing (the ledger names run {run}); was it deleted?")
             cfg = json.loads(path.read_text())["config"]
             variant, seed = cfg["variant"], int(cfg["runtime"]["seed"])
+            if records_overrides and "overrides" not in entry and variant in DEPENDENCY_VARIANTS:
+                continue
         else:
             continue
         asked = entry.get("overrides")

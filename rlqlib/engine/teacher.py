@@ -23,7 +23,8 @@ def teacher_config(cfg: ExperimentConfig) -> ExperimentConfig:
     so that changing the student's length does not retrain the teacher; ``paper``: the authors' 200 epochs,
     :data:`rlqlib.engine.presets.TEACHER_PRESETS`), with the student's data root, input size, P×K (unless the
     teacher preset sets its own: ``paper`` 10 × 4), backbone (and trunk start, ``model.init``), losses and
-    runtime, trained on the student's external set."""
+    runtime, trained on the student's external set; its seed is ``tad.teacher_seed`` (default 0: one teacher for
+    every student seed, as the authors' code), or the student's own when that is None."""
     source = cfg.tad.source if cfg.tad.source != "target" else "external"
     base = make(cfg.preset, "teacher")
     own = TEACHER_PRESETS.get(cfg.preset, {})
@@ -34,7 +35,8 @@ def teacher_config(cfg: ExperimentConfig) -> ExperimentConfig:
     parts["model"] = replace(base.model, backbone=cfg.model.backbone, pretrained=cfg.model.pretrained,
                              pooling=cfg.model.pooling, last_stride=cfg.model.last_stride, init=cfg.model.init,
                              init_root=cfg.model.init_root)
-    parts["runtime"] = cfg.runtime
+    seed = cfg.runtime.seed if cfg.tad.teacher_seed is None else cfg.tad.teacher_seed
+    parts["runtime"] = replace(cfg.runtime, seed=seed)
     parts["losses"] = cfg.losses
     parts["tad"] = replace(TADConfig(), external_root=cfg.tad.external_root)
     return ExperimentConfig(variant="teacher", preset=cfg.preset, terms=base.terms, weights=dict(base.weights),

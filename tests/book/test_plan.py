@@ -144,6 +144,30 @@ def test_plan_replays_what_a_page_asked_for_and_declared(synthcc_smoke, tmp_path
     assert json.loads(old["overrides"].iloc[1]) == {"schedule.epochs": 1}
 
 
+def test_plan_derives_teachers_from_their_students_not_from_the_ledger(synthcc_smoke, tmp_path, monkeypatch):
+    """Students of two seeds share one teacher (tad.teacher_seed = 0); a teacher that a smoke book trained for a
+    student under another rule (here: its own seed's, as before that key) is not planned, while a page's own request
+    for the teacher variant is."""
+    from rlqlib.book import experiments as X
+
+    source, root = tmp_path / "runs-smoke", str(synthcc_smoke)
+    s = X.Setting("smoke", "synthcc", root, "cpu", str(source))
+    monkeypatch.setenv(R.TAG_ENV, "tab2_main:1:2")
+    X.train(s, "tad", [0, 1], epochs=1)
+    stale = Pr.make("smoke", "tad", root=root, seed=1, **{"tad.teacher_seed": None})
+    R.run_or_load(Tc.teacher_config(stale), source)  # trained for a student, as a dependency: no overrides
+    monkeypatch.setenv(R.TAG_ENV, "tab10_external:1:2")
+    X.train(s, "teacher", [0])
+    monkeypatch.delenv(R.TAG_ENV)
+    req = P.requests(source)
+    assert [(r.variant, r.seed, r.page) for r in req.itertuples()] == [
+        ("tad", 0, "tab2_main"), ("tad", 1, "tab2_main"), ("teacher", 0, "tab10_external")]
+    table = P.plan(source, "smoke", "synthcc", root, tmp_path / "runs")
+    assert table["variant"].tolist() == ["teacher", "tad", "tad"]
+    assert table["seed"].tolist() == [0, 0, 1]
+    assert table["pages"].iloc[0] == "tab2_main, tab10_external"
+
+
 def test_asked_overrides_are_dotted_keys_with_the_configs_values(smoke_config):
     from rlqlib.book.experiments import asked
 

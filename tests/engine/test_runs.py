@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from rlqlib import cli
+from rlqlib.engine import hashing as H
 from rlqlib.engine import teacher as Tc
 from rlqlib.engine import runs as R
 
@@ -69,6 +70,22 @@ def test_tad_student_trains_its_teacher_first(smoke_config, tmp_path):
     R.run_or_load(smoke_config("ss-mse+tad", epochs=1), tmp_path)
     assert R.RUN_COUNTS["loaded"] == before["loaded"] + 1 and R.RUN_COUNTS["trained"] == before["trained"] + 1
     assert len(sorted(tmp_path.glob("teacher-*"))) == 1
+
+
+def test_students_of_every_seed_share_one_teacher_unless_asked_for_their_own(smoke_config, tmp_path):
+    """tad.teacher_seed: 0 (default) = the authors' one teacher for every student seed; None = the student's seed."""
+    seed0 = R.run_or_load(smoke_config("tad", epochs=1), tmp_path)
+    seed1 = R.run_or_load(smoke_config("tad", seed=1, epochs=1), tmp_path)
+    assert seed1.config.tad.teacher_hash == seed0.config.tad.teacher_hash
+    assert [R.load_run(d).config.runtime.seed for d in tmp_path.glob("teacher-*")] == [0]
+    own = R.run_or_load(smoke_config("tad", seed=1, epochs=1, **{"tad.teacher_seed": None}), tmp_path)
+    teacher = R.load_run(next(d for d in tmp_path.glob("teacher-*") if d.name.endswith(own.config.tad.teacher_hash[:12])))
+    assert teacher.config.runtime.seed == 1 and own.hash != seed1.hash
+    assert Tc.teacher_config(smoke_config("tad", seed=2, **{"tad.teacher_seed": 5})).runtime.seed == 5
+    # the key is hashed only where it changes the teacher, so the runs of seed 0 (and own-seed runs) kept theirs
+    assert "teacher_seed" not in H.hashed_dict(seed0.config)["tad"]
+    assert "teacher_seed" not in H.hashed_dict(own.config)["tad"]
+    assert H.hashed_dict(seed1.config)["tad"]["teacher_seed"] == 0
 
 
 def test_cli_train_and_evaluate(synthcc_smoke, tmp_path, capsys):
