@@ -18,6 +18,9 @@ RUNS_DIR ?= runs
 GPUS = $(shell nvidia-smi -L 2>/dev/null | wc -l)
 # The smoke preset defaults to 1: its pages would re-run the smoke book the plan is read from.
 JOBS ?= $(if $(filter smoke,$(PRESET)),1,$(if $(filter cuda%,$(DEVICE)),$(if $(filter-out 0,$(GPUS)),$(GPUS),1),$(shell nproc)))
+# book: pages executed at a time once the runs are trained (each kernel with cores/PAGE_JOBS threads; the claims page
+# last); the long ones start first, by the smoke book's minutes. DEVICE=cuda or JOBS=1: one at a time.
+PAGE_JOBS ?= $(if $(filter cuda%,$(DEVICE)),1,$(if $(filter local,$(EXECUTOR)),$(JOBS),$(shell nproc)))
 # Where the planned runs train: local (JOBS processes here) or slurm (one SLURM job per run, JOBS in the queue at a
 # time, each with its preset's GPUs/CPUs/memory/time: rlqlib.engine.resources) on SLURM_PARTITION (default: the
 # cluster's). Either way the pages then run here, against the warm run cache (a filesystem the nodes share).
@@ -44,7 +47,7 @@ help:
 	@echo "make book JOBS=N - first train the planned runs N at a time (default: the cores; DEVICE=cuda: the GPUs)"
 	@echo "make book EXECUTOR=slurm JOBS=N SLURM_PARTITION=gpu - ... as SLURM jobs, N at a time (submitit)"
 	@echo "make pose-env - optional MediaPipe pose estimator environment (.venv-pose)"
-	@echo "variables: PRESET=smoke|cpu|cpu-long|cpu-scratch|paper DATASET=$(DATASET) DATA_ROOT=$(DATA_ROOT) DEVICE=$(DEVICE) SEEDS=0,1,2 RUNS_DIR=$(RUNS_DIR) ONLY=<notebook> JOBS=$(JOBS) EXECUTOR=local|slurm SLURM_PARTITION=<partition>"
+	@echo "variables: PRESET=smoke|cpu|cpu-long|cpu-scratch|paper DATASET=$(DATASET) DATA_ROOT=$(DATA_ROOT) DEVICE=$(DEVICE) SEEDS=0,1,2 RUNS_DIR=$(RUNS_DIR) ONLY=<notebook> JOBS=$(JOBS) PAGE_JOBS=$(PAGE_JOBS) EXECUTOR=local|slurm SLURM_PARTITION=<partition>"
 
 # The virtual environment, from the pinned lock. Re-created when the lock or pyproject changes.
 $(VENV)/.stamp: requirements-lock.txt pyproject.toml
@@ -96,7 +99,8 @@ ifneq ($(JOBS)$(EXECUTOR),1local)
 	  || echo "make book: some planned runs failed (above); the pages retrain what they need one at a time" >&2
 endif
 	$(PY) -m rlqlib.book.runner run --preset $(PRESET) --dataset $(DATASET) --root $(DATA_ROOT) --device $(DEVICE) \
-	  --seed $(SEED) --runs-dir $(RUNS_DIR) $(if $(SEEDS),--seeds $(SEEDS)) $(if $(ONLY),--only $(ONLY))
+	  --seed $(SEED) --runs-dir $(RUNS_DIR) $(if $(SEEDS),--seeds $(SEEDS)) $(foreach page,$(ONLY),--only $(page)) \
+	  --jobs $(PAGE_JOBS) --order-from $(SMOKE_RUNS)/pages/build_record.json
 	$(PY) -m rlqlib.book.runner build $(BOOKFLAGS)
 
 # The smoke book: every page executed once at the smoke preset into $(SMOKE_RUNS)/ (a few minutes, first time only;

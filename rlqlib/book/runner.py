@@ -12,7 +12,8 @@ the executed notebooks before it, and the partial output of the failing one, sta
 
 Command line (``print`` is used only here)::
 
-    python -m rlqlib.book.runner run [--preset P --dataset D --root R --device X --seed N --seeds 0,1,2 --only NAME]
+    python -m rlqlib.book.runner run [--preset P --dataset D --root R --device X --seed N --seeds 0,1,2 --only NAME
+                                      --jobs N --order-from RECORD]
     python -m rlqlib.book.runner build [-W]
     python -m rlqlib.book.runner plan --from RUNS_SMOKE [--preset P --dataset D --root R --runs-dir RUNS]  (rlqlib.book.plan)
     (the plan's runs not done, N at a time, locally or on SLURM: ``rlq runs --plan RUNS_SMOKE ...``,
@@ -40,6 +41,9 @@ log = logging.getLogger(__name__)
 
 #: Per-notebook counts in the summary, from the run cache's ledger (``runs/ledger.jsonl``).
 REPORTED_COUNTS = ("runs_trained", "runs_loaded")
+#: Pages that read what the other pages wrote (the claims page gathers every page's claims): when pages run in
+#: parallel (:func:`run_notebooks` ``jobs``), these start once all the others have finished.
+AFTER_THE_OTHERS = ("claims",)
 
 
 class NotebookFailed(BookError):
@@ -182,8 +186,11 @@ def run_notebooks(
     cell_timeout: float | None = None,
     runs_dir: str | Path | None = "runs",
     write_to: str | Path | None = None,
+    jobs: int = 1,
+    order_from: str | Path | None = None,
 ) -> list[dict]:
-    """Execute, with papermill, every notebook of the book (or the ``only`` ones), in table-of-contents order.
+    """Execute, with papermill, every notebook of the book (or the ``only`` ones), in table-of-contents order, or
+    ``jobs`` at a time.
 
     Args:
         toc: the Jupyter Book ``_toc.yml``.
@@ -201,6 +208,13 @@ def run_notebooks(
             counted). Passed as the ``runs_dir`` parameter to notebooks declaring it.
         write_to: write the executed notebooks here instead of ``out_dir`` (a scratch execution that must not
             replace the book's pages, e.g. the smoke book behind ``make plan``).
+        jobs: notebooks executed at a time, each in its own process whose kernel gets ``cores // jobs`` BLAS/OpenMP
+            threads (``OMP_NUM_THREADS``); their cell output is not streamed. The pages of :data:`AFTER_THE_OTHERS`
+            run after all the others; the others start longest first (:func:`page_order`). A failure lets the
+            running notebooks finish, starts no other and raises :class:`NotebookFailed`. Runs two pages both ask for
+            are trained once (the run cache's locks).
+        order_from: a build record (e.g. the smoke book's) whose minutes give the start order when ``jobs`` > 1;
+            absent: table-of-contents order.
 
     Before and after each notebook, its row is merged into the build record next to the executed notebooks
     (``<write_to or out_dir>/build_record.json``, :mod:`rlqlib.book.build_record`): a failed or interrupted book
@@ -236,6 +250,10 @@ def run_notebooks(
     missing = [str(src_dir / f"{name}.ipynb") for name in names if not (src_dir / f"{name}.ipynb").is_file()]
     if missing:
         raise BookError(f"{toc} lists notebooks whose sources do not exist: {missing}; add them or edit {toc}")
+    if jobs > 1 and len(names) > 1:
+        one = dict(toc=toc, parameters=parameters, out_dir=out_dir, src_dir=src_dir, kernel=kernel, log_output=False,
+                   cwd=cwd, cell_timeout=cell_timeout, runs_dir=runs_dir, write_to=write_to)
+        return _run_at_a_time(names, jobs, order_from, one)
 
     record_path = Path(write_to or out_dir) / B.RECORD_NAME
     book = B.environment(Path(toc).parent, parameters)
@@ -289,6 +307,58 @@ def run_notebooks(
                    runs_loaded=counts["loaded"])
         record(row, title, started_at)
     return rows
+
+
+def page_order(names: Sequence[str], record: str | Path | None) -> list[str]:
+    """``names`` longest first by the minutes ``record`` (a build record) gives them, the pages it lacks after, in
+    the order given; all in the order given when there is no such record. Starting the long pages first keeps one
+    long page (the severity sweep) from running alone at the end."""
+    from rlqlib.book import build_record as B
+
+    saved = B.load(record) if record is not None and Path(record).is_file() else None
+    minutes = {row["notebook"]: row.get("minutes") or 0.0 for row in (saved or {}).get("pages", [])}
+    return sorted(names, key=lambda name: -minutes.get(name, -1.0))  # stable: the lacking keep their order
+
+
+def _one_page(name: str, options: dict[str, Any], threads: int) -> tuple[list[dict], str | None]:
+    """Worker process of :func:`_run_at_a_time`: execute one page with ``threads`` threads in its kernel; returns
+    its row and the failure message (None when it ran)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    try:
+        return run_notebooks(only=[name], **options), None
+    except NotebookFailed as exc:
+        return exc.rows, str(exc)
+
+
+def _run_at_a_time(names: list[str], jobs: int, order_from: str | Path | None, options: dict[str, Any]) -> list[dict]:
+    """:func:`run_notebooks` with ``jobs`` processes; rows in table-of-contents order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    groups = (page_order([n for n in names if n not in AFTER_THE_OTHERS], order_from),
+              [n for n in names if n in AFTER_THE_OTHERS])
+    rows: dict[str, dict] = {}
+    failure: tuple[str, str] | None = None
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for group in groups:
+            futures = {pool.submit(_one_page, name, options, threads): name for name in group}
+            for future in as_completed(futures):
+                page_rows, message = future.result()
+                rows.update((row["notebook"], row) for row in page_rows)
+                row = rows.get(futures[future], {})
+                log.info("%s: %s, %.2f min", futures[future], row.get("status", "failed"), row.get("minutes", 0.0))
+                if message and failure is None:
+                    failure = (futures[future], message)
+                    for other in futures:
+                        other.cancel()  # those not started yet
+            if failure:
+                break
+    ordered = [rows[name] for name in names if name in rows]
+    if failure:
+        raise NotebookFailed(failure[1], failure[0], ordered)
+    return ordered
 
 
 def format_summary(rows: Sequence[dict]) -> str:
@@ -412,6 +482,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--write-to", help="write the executed notebooks here instead of --out-dir (scratch runs)")
     run.add_argument("--kernel", default="python3")
     run.add_argument("--quiet", action="store_true", help="do not stream cell output")
+    run.add_argument("--jobs", type=int, default=1,
+                     help="notebooks executed at a time (default 1); each kernel gets cores/JOBS threads")
+    run.add_argument("--order-from", help="a build record (e.g. the smoke book's) whose minutes set the start "
+                                          "order with --jobs > 1, longest first (absent: table-of-contents order)")
     build = sub.add_parser("build", help="jupyter-book build the HTML book (no execution)")
     build.add_argument("-W", dest="strict", action="store_true", help="warnings are errors (-W -n --keep-going)")
     build.add_argument("--root", default=".", help="book root (default: .)")
@@ -467,6 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = run_notebooks(
             args.toc, parameters, only=args.only, out_dir=args.out_dir, src_dir=args.src_dir,
             kernel=args.kernel, log_output=not args.quiet, runs_dir=args.runs_dir, write_to=args.write_to,
+            jobs=args.jobs, order_from=args.order_from,
         )
     except NotebookFailed as exc:
         print("\n" + format_summary(exc.rows) + f"\n\nbuild record: {record}")

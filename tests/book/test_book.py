@@ -183,6 +183,53 @@ def test_run_stops_at_a_failing_notebook_and_keeps_outputs(tmp_path: Path) -> No
     assert (out / "good.ipynb").is_file() and (out / "bad.ipynb").is_file() and not (out / "never.ipynb").exists()
 
 
+def test_run_executes_pages_at_a_time_with_the_claims_page_after_the_others(tmp_path: Path) -> None:
+    """jobs=2: two kernels at once, each with cores // 2 threads; claims starts after every other page finished (it
+    reads their files here); rows come back in table-of-contents order; the ledger still counts each page's runs."""
+    src, out = tmp_path / "notebooks", tmp_path / "book" / "experiments"
+    names = ["a", "b", "c", "claims", "d"]
+    for name in ("a", "b", "c", "d"):
+        _write_nb(src / f"{name}.ipynb", [
+            ("code", "x = 1", ["parameters"]),
+            ("code", "import os, time\nfrom pathlib import Path\nfrom rlqlib.engine import runs\n"
+                     f"open('{name}.start', 'w').write(str(time.time()))\ntime.sleep(1.5)\n"
+                     f"Path('{name}.done').write_text(os.environ['OMP_NUM_THREADS'])\n"
+                     "runs._record(Path('runs'), 'trained', Path('runs/r'))", [])])
+    _write_nb(src / "claims.ipynb", [
+        ("code", "x = 1", ["parameters"]),
+        ("code", "from pathlib import Path\nassert all(Path(f'{n}.done').is_file() for n in 'abcd')", [])])
+    (tmp_path / "runs").mkdir()
+    rows = book.run_notebooks(_toc(tmp_path, names), {"x": 2}, out_dir=out, src_dir=src, log_output=False,
+                              cwd=tmp_path, jobs=2)
+    assert [(r["notebook"], r["status"], r["runs_trained"]) for r in rows] == [
+        ("a", "ok", 1), ("b", "ok", 1), ("c", "ok", 1), ("claims", "ok", 0), ("d", "ok", 1)]
+    threads = str(max(1, (os.cpu_count() or 1) // 2))
+    assert {(tmp_path / f"{n}.done").read_text() for n in "abcd"} == {threads}
+    starts = sorted(float((tmp_path / f"{n}.start").read_text()) for n in "abcd")
+    assert starts[1] - starts[0] < 1.5  # the first two ran at the same time
+    assert all((out / f"{n}.ipynb").is_file() for n in names)
+
+
+def test_pages_at_a_time_start_longest_first_and_a_failure_names_its_page(tmp_path: Path) -> None:
+    from rlqlib.book import build_record as B
+
+    record = tmp_path / "smoke" / B.RECORD_NAME
+    B.update(record, {"notebook": "b", "status": "ok", "minutes": 4.5}, {})
+    B.update(record, {"notebook": "c", "status": "ok", "minutes": 0.4}, {})
+    assert book.page_order(["a", "b", "c", "d"], record) == ["b", "c", "a", "d"]
+    assert book.page_order(["a", "b"], tmp_path / "absent.json") == ["a", "b"]
+    src, out = tmp_path / "notebooks", tmp_path / "book" / "experiments"
+    _write_nb(src / "good.ipynb", [("code", "x = 1", ["parameters"])])
+    _write_nb(src / "bad.ipynb", [("code", "x = 1", ["parameters"]), ("code", "raise ValueError('boom')", [])])
+    _write_nb(src / "claims.ipynb", [("code", "x = 1", ["parameters"])])
+    with pytest.raises(book.NotebookFailed) as info:
+        book.run_notebooks(_toc(tmp_path, ["good", "bad", "claims"]), {}, out_dir=out, src_dir=src,
+                           log_output=False, cwd=tmp_path, runs_dir=None, jobs=2)
+    assert info.value.notebook == "bad" and "ValueError: boom" in str(info.value)
+    assert [(r["notebook"], r["status"]) for r in info.value.rows] == [("good", "ok"), ("bad", "failed")]
+    assert not (out / "claims.ipynb").exists()  # it would have gathered a failed book
+
+
 def test_run_checks_names_and_sources_before_running(tmp_path: Path) -> None:
     src, out = tmp_path / "notebooks", tmp_path / "book" / "experiments"
     _write_nb(src / "a.ipynb", [("code", "x = 1", ["parameters"])])
