@@ -317,7 +317,7 @@ def page_order(names: Sequence[str], record: str | Path | None) -> list[str]:
 
     saved = B.load(record) if record is not None and Path(record).is_file() else None
     minutes = {row["notebook"]: row.get("minutes") or 0.0 for row in (saved or {}).get("pages", [])}
-    return sorted(names, key=lambda name: -minutes.get(name, -1.0))  # stable: the lacking keep their order
+    return sorted(names, key=lambda name: (name not in minutes, -minutes.get(name, 0.0)))  # stable sort
 
 
 def _one_page(name: str, options: dict[str, Any], threads: int) -> tuple[list[dict], str | None]:
@@ -334,25 +334,30 @@ def _one_page(name: str, options: dict[str, Any], threads: int) -> tuple[list[di
 def _run_at_a_time(names: list[str], jobs: int, order_from: str | Path | None, options: dict[str, Any]) -> list[dict]:
     """:func:`run_notebooks` with ``jobs`` processes; rows in table-of-contents order."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1  # as nproc
+    threads = max(1, cores // jobs)
     groups = (page_order([n for n in names if n not in AFTER_THE_OTHERS], order_from),
               [n for n in names if n in AFTER_THE_OTHERS])
     rows: dict[str, dict] = {}
     failure: tuple[str, str] | None = None
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         for group in groups:
-            futures = {pool.submit(_one_page, name, options, threads): name for name in group}
-            for future in as_completed(futures):
-                page_rows, message = future.result()
-                rows.update((row["notebook"], row) for row in page_rows)
-                row = rows.get(futures[future], {})
-                log.info("%s: %s, %.2f min", futures[future], row.get("status", "failed"), row.get("minutes", 0.0))
-                if message and failure is None:
-                    failure = (futures[future], message)
-                    for other in futures:
-                        other.cancel()  # those not started yet
+            waiting, running = list(group), {}
+            while (waiting and failure is None) or running:
+                while waiting and failure is None and len(running) < jobs:  # a page starts only when a job is free
+                    name = waiting.pop(0)
+                    running[pool.submit(_one_page, name, options, threads)] = name
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    name = running.pop(future)
+                    page_rows, message = future.result()
+                    rows.update((row["notebook"], row) for row in page_rows)
+                    row = rows.get(name, {})
+                    log.info("%s: %s, %.2f min", name, row.get("status", "failed"), row.get("minutes", 0.0))
+                    if message and failure is None:
+                        failure = (name, message)
             if failure:
                 break
     ordered = [rows[name] for name in names if name in rows]

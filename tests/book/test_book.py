@@ -203,30 +203,39 @@ def test_run_executes_pages_at_a_time_with_the_claims_page_after_the_others(tmp_
                               cwd=tmp_path, jobs=2)
     assert [(r["notebook"], r["status"], r["runs_trained"]) for r in rows] == [
         ("a", "ok", 1), ("b", "ok", 1), ("c", "ok", 1), ("claims", "ok", 0), ("d", "ok", 1)]
-    threads = str(max(1, (os.cpu_count() or 1) // 2))
+    threads = str(max(1, len(os.sched_getaffinity(0)) // 2))
     assert {(tmp_path / f"{n}.done").read_text() for n in "abcd"} == {threads}
     starts = sorted(float((tmp_path / f"{n}.start").read_text()) for n in "abcd")
     assert starts[1] - starts[0] < 1.5  # the first two ran at the same time
     assert all((out / f"{n}.ipynb").is_file() for n in names)
 
 
-def test_pages_at_a_time_start_longest_first_and_a_failure_names_its_page(tmp_path: Path) -> None:
+def _record_of(folder: Path, minutes: dict[str, float]) -> Path:
+    """A build record in ``folder`` with these pages' minutes."""
     from rlqlib.book import build_record as B
 
-    record = tmp_path / "smoke" / B.RECORD_NAME
-    B.update(record, {"notebook": "b", "status": "ok", "minutes": 4.5}, {})
-    B.update(record, {"notebook": "c", "status": "ok", "minutes": 0.4}, {})
+    record = folder / B.RECORD_NAME
+    for name, value in minutes.items():
+        B.update(record, {"notebook": name, "status": "ok", "minutes": value}, {})
+    return record
+
+
+def test_pages_at_a_time_start_longest_first_and_a_failure_names_its_page(tmp_path: Path) -> None:
+    record = _record_of(tmp_path / "smoke", {"b": 4.5, "c": 0.4})
     assert book.page_order(["a", "b", "c", "d"], record) == ["b", "c", "a", "d"]
     assert book.page_order(["a", "b"], tmp_path / "absent.json") == ["a", "b"]
     src, out = tmp_path / "notebooks", tmp_path / "book" / "experiments"
     _write_nb(src / "good.ipynb", [("code", "x = 1", ["parameters"])])
     _write_nb(src / "bad.ipynb", [("code", "x = 1", ["parameters"]), ("code", "raise ValueError('boom')", [])])
+    _write_nb(src / "later.ipynb", [("code", "x = 1", ["parameters"])])
     _write_nb(src / "claims.ipynb", [("code", "x = 1", ["parameters"])])
-    with pytest.raises(book.NotebookFailed) as info:
-        book.run_notebooks(_toc(tmp_path, ["good", "bad", "claims"]), {}, out_dir=out, src_dir=src,
-                           log_output=False, cwd=tmp_path, runs_dir=None, jobs=2)
+    with pytest.raises(book.NotebookFailed) as info:  # one job: "later" waits behind "bad" and never starts
+        book.run_notebooks(_toc(tmp_path, ["good", "bad", "later", "claims"]), {}, out_dir=out, src_dir=src,
+                           log_output=False, cwd=tmp_path, runs_dir=None, jobs=2,
+                           order_from=_record_of(tmp_path, {"good": 3.0, "bad": 2.0, "later": 1.0}))
     assert info.value.notebook == "bad" and "ValueError: boom" in str(info.value)
     assert [(r["notebook"], r["status"]) for r in info.value.rows] == [("good", "ok"), ("bad", "failed")]
+    assert not (out / "later.ipynb").exists()
     assert not (out / "claims.ipynb").exists()  # it would have gathered a failed book
 
 
