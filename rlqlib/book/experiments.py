@@ -32,7 +32,7 @@ from rlqlib.engine import config as C
 from rlqlib.engine.overrides import ALIASES
 from rlqlib.engine import presets as Pr
 from rlqlib.data import datasets as Dt
-from rlqlib.engine.features import run_features
+from rlqlib.engine.features import run_features, run_precision
 from rlqlib.data.images import load_images
 from rlqlib.engine import runs as R
 from rlqlib.engine import teacher as Tc
@@ -290,10 +290,11 @@ def embed(run: R.Run, images: torch.Tensor, s: Setting, tag: str | None = None) 
         run: a finished run.
         images: (N,3,H,W) uint8 at the run's input size.
         s: the setting (device).
-        tag: cache name; with a tag the features are saved as ``<run>/features/<tag>.pt`` and reused (the tag must
-            identify the images: :func:`features` builds one from the dataset, split and a fingerprint).
+        tag: cache name; with a tag the features are saved as ``<run>/features/<tag>-<precision>.pt`` and reused
+            (the tag must identify the images: :func:`features` builds one from the dataset, split and a fingerprint;
+            the precision is :func:`rlqlib.engine.features.run_precision`).
     """
-    path = run.dir / "features" / f"{tag}.pt" if tag else None
+    path = run.dir / "features" / f"{tag}-{run_precision(run.config.runtime)}.pt" if tag else None
     if path is not None and path.is_file():
         return torch.load(path, weights_only=True)
     dev = _device(s, run)

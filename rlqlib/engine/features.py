@@ -2,7 +2,7 @@
 
 :func:`extract_features` runs a model in eval mode on ImageNet-normalised images, sums f(x) + f(hflip(x)) and
 L2-normalises over the whole vector; float32 out. :func:`run_features` calls it the way a run is evaluated (its
-evaluation batch, bf16 autocast on CUDA when the run trains with AMP, its memory layout): the trainer's evaluation
+evaluation batch, bf16 autocast when the run trains with AMP, its memory layout): the trainer's evaluation
 (:meth:`rlqlib.engine.train.Trainer.evaluate`), re-scoring a run folder (:func:`rlqlib.engine.train.evaluate_run`)
 and the book's cached features (:func:`rlqlib.book.experiments.embed`) all go through it, so their features agree.
 """
@@ -110,14 +110,22 @@ def extract_features(
     return torch.cat(out)  # (N, D)
 
 
+def run_precision(runtime: RuntimeConfig) -> str:
+    """The precision a run's features are computed in: ``"bf16"`` (autocast) when the run trains with AMP
+    (``runtime.amp != "none"``), on any device, else ``"fp32"``."""
+    return "fp32" if runtime.amp == "none" else "bf16"
+
+
 def run_features(model: nn.Module, images: Tensor | Iterable, runtime: RuntimeConfig, device: torch.device) -> Tensor:
-    """:func:`extract_features` with a run's settings: ``runtime.eval_batch_size``, bf16 autocast when ``device`` is
-    a GPU and the run trains with AMP (``runtime.amp != "none"``; CPU features stay exact float32) and the run's
-    ``runtime.channels_last``.
+    """:func:`extract_features` with a run's settings: ``runtime.eval_batch_size``, its precision
+    (:func:`run_precision`) and ``runtime.channels_last``.
+
+    A run that trains in bf16 is scored with bf16 features on the CPU too (the ``cpu`` preset; until 2026-12-05 the
+    CPU scored it in float32): at one thread 2.3–2.9× faster, cosine ≥ 0.99999 to the float32 features, and on six
+    runs of the ``cpu`` book the CC top-1 moved by at most one query of 363 (0.28 points), mAP by at most 0.04.
 
     Returns:
         (N, D) float32 L2-normalised features on ``device``.
     """
-    amp = device.type == "cuda" and runtime.amp != "none"
-    return extract_features(model, images, runtime.eval_batch_size, device, amp=amp,
+    return extract_features(model, images, runtime.eval_batch_size, device, amp=run_precision(runtime) == "bf16",
                             channels_last=runtime.channels_last)

@@ -225,8 +225,12 @@ def test_pages_at_a_time_start_longest_first_and_a_failure_names_its_page(tmp_pa
     assert book.page_order(["a", "b", "c", "d"], record) == ["b", "c", "a", "d"]
     assert book.page_order(["a", "b"], tmp_path / "absent.json") == ["a", "b"]
     src, out = tmp_path / "notebooks", tmp_path / "book" / "experiments"
-    _write_nb(src / "good.ipynb", [("code", "x = 1", ["parameters"])])
-    _write_nb(src / "bad.ipynb", [("code", "x = 1", ["parameters"]), ("code", "raise ValueError('boom')", [])])
+    # "good" is still running when "bad" fails (it waits for bad's marker, then 3 s), so no job is free before then
+    _write_nb(src / "good.ipynb", [("code", "x = 1", ["parameters"]), (
+        "code", "import time\nfrom pathlib import Path\nwhile not Path('bad.raised').exists(): time.sleep(0.1)\n"
+                "time.sleep(3)", [])])
+    _write_nb(src / "bad.ipynb", [("code", "x = 1", ["parameters"]),
+                                  ("code", "open('bad.raised', 'w').close()\nraise ValueError('boom')", [])])
     _write_nb(src / "later.ipynb", [("code", "x = 1", ["parameters"])])
     _write_nb(src / "claims.ipynb", [("code", "x = 1", ["parameters"])])
     with pytest.raises(book.NotebookFailed) as info:  # one job: "later" waits behind "bad" and never starts

@@ -124,7 +124,7 @@ def _feats(images: torch.Tensor) -> torch.Tensor:
 
 @pytest.fixture
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    """A page and two fake runs: features are pixels; embed caches in ``<run>/features/<tag>.pt`` as
+    """A page and two fake runs: features are pixels; embed caches per tag under ``<run>/features/`` as
     :func:`rlqlib.book.experiments.embed` does and counts what it computes."""
     computed: list[str] = []
 

@@ -75,6 +75,10 @@ def test_run_features_uses_the_runs_settings():
     model = TinyNet()
     cpu = torch.device("cpu")
     runtime = RuntimeConfig(amp="bf16", channels_last=True, eval_batch_size=2)
-    # on the CPU no autocast (exact float32 features), whatever the run's AMP; its layout and batch size are used
-    expected = extract_features(model, images, 2, cpu, amp=False, channels_last=True)
+    # a run that trains in bf16 is scored in bf16 (on the CPU too), with its layout and batch size
+    expected = extract_features(model, images, 2, cpu, amp=True, channels_last=True)
     assert torch.equal(run_features(model, images, runtime, cpu), expected)
+    assert not torch.equal(expected, extract_features(model, images, 2, cpu, amp=False, channels_last=True))
+    fp32 = RuntimeConfig(amp="none", channels_last=False, eval_batch_size=3)
+    assert torch.equal(run_features(model, images, fp32, cpu), extract_features(model, images, 3, cpu, amp=False,
+                                                                                  channels_last=False))
