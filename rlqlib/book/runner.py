@@ -360,6 +360,10 @@ def _run_at_a_time(names: list[str], jobs: int, order_from: str | Path | None, o
                         failure = (name, message)
             if failure:
                 break
+    if options["write_to"] is None:  # once more, now that every row is in (two pages may have rendered at once)
+        from rlqlib.book import build_record as B
+
+        B.write_page(Path(options["toc"]).parent, toc=options["toc"], out_dir=options["out_dir"])
     ordered = [rows[name] for name in names if name in rows]
     if failure:
         raise NotebookFailed(failure[1], failure[0], ordered)
