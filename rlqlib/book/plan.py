@@ -48,9 +48,6 @@ from rlqlib.book.experiments import data_options
 #: Config keys that come from the setting (or are derived), not from what a page asked for.
 SETTING_KEYS = ("data.root", "data.dataset", "runtime.seed", "runtime.device", "tad.teacher_hash", *H.NOT_HASHED)
 STATES = ("done", "started", "to do")
-#: Variants trained for another run (a TAD student's teacher, the shared pretraining run): a ledger line that records no
-#: page overrides for one is that dependency, which :func:`dependencies` derives again from the run at the target.
-DEPENDENCY_VARIANTS = ("teacher", "pretrain")
 
 
 def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -68,8 +65,9 @@ def requests(source: str | Path) -> pd.DataFrame:
     for untagged lines), ``config`` (the run's ``config.json`` config; None for a planned line), ``variant``, ``seed``,
     ``overrides`` (the page's, as recorded on the ledger, else :func:`overrides` of the config; setting keys left
     out) and ``skipped_at`` (a planned line's preset, where the page does not train it; else None), one row per
-    (run, page, overrides), in ledger order. A teacher or pretraining run trained or loaded for another run (no
-    overrides on its line, in a ledger that records them) is left out: :func:`targets` derives it from that run at
+    (run, page, overrides), in ledger order. A teacher or pretraining run trained or loaded for another run
+    (:data:`rlqlib.engine.presets.DEPENDENCY_VARIANTS`, no overrides on its line, in a ledger that records them) is
+    left out: :func:`targets` derives it from that run at
     the target, so that a smoke book executed before a change of who depends on what (e.g. one teacher for every
     seed, ``tad.teacher_seed``) does not plan the runs nothing depends on any more.
 
@@ -97,7 +95,7 @@ def requests(source: str | Path) -> pd.DataFrame:
                 raise FileNotFoundError(f"{path} is missing (the ledger names run {run}); was it deleted?")
             cfg = json.loads(path.read_text())["config"]
             variant, seed = cfg["variant"], int(cfg["runtime"]["seed"])
-            if records_overrides and "overrides" not in entry and variant in DEPENDENCY_VARIANTS:
+            if records_overrides and "overrides" not in entry and variant in Pr.DEPENDENCY_VARIANTS:
                 continue
         else:
             continue

@@ -136,6 +136,10 @@ FIRE2_PRESETS: dict[str, dict[str, Any]] = {
 }
 _FIRE2 = {"model.variant": "fire2", "terms": (), "data.cloth_aug": False}
 
+#: Variants trained for other runs, with per-preset settings of their own (PRETRAIN_PRESETS, TEACHER_PRESETS): the
+#: shared pretraining run (rlqlib.engine.pretrain) and a TAD student's teacher (rlqlib.engine.teacher).
+DEPENDENCY_VARIANTS = ("pretrain", "teacher")
+
 # The shared pretraining run (variant "pretrain", rlqlib.engine.pretrain): its own length per preset; the sizes of
 # the pretraining group itself are the SynthCC folder's (SynthConfig.pretrain_*).
 PRETRAIN_PRESETS: dict[str, dict[str, Any]] = {
@@ -225,7 +229,7 @@ def make(preset: str, variant: str, **overrides: Any) -> ExperimentConfig:
     parts["terms"] = _BM_TERMS
     method = {"fire2": FIRE2_PRESETS[preset], "cal": CAL_PRESETS.get(preset, {})}.get(
         VARIANTS[variant].get("model.variant"), {})
-    if variant in ("pretrain", "teacher"):
+    if variant in DEPENDENCY_VARIANTS:
         method = (PRETRAIN_PRESETS if variant == "pretrain" else TEACHER_PRESETS).get(preset, {})
     for key, value in {**method, **VARIANTS[variant], **overrides}.items():
         apply(parts, key, value)
