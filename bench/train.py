@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/train.py --preset cpu                       # CPU: CAL, BM, RLQ (CAP and TAD steps)
     .venv/bin/python bench/train.py --preset paper --device cuda       # GPU: ResNet-50 384x192, fp32 vs bf16+CL
+    .venv/bin/python bench/train.py --preset cpu --threads 1 --convs plain small-map   # the small-map weight gradient
 
 Each configuration builds the run's modules (model, heads, optimisers, frozen teacher) exactly as
 :class:`rlqlib.engine.train.Trainer` does, feeds random uint8 images with valid labels (so no dataset is needed),
@@ -30,6 +31,7 @@ from rlqlib.data.batches import TrainBatches
 from rlqlib.data.recolour import COLOURS
 from rlqlib.data.sampler import PKSampler
 from rlqlib.methods.base import Placement
+from rlqlib.methods.conv_grad import SmallMapConv2d
 from rlqlib.methods.model_config import ModelConfig
 from rlqlib.methods.optim import adam
 from rlqlib.methods.rlq import model as M
@@ -37,12 +39,22 @@ from rlqlib.methods.rlq import steps as S
 from rlqlib.data.transforms import train_augment
 
 
-def build(cfg: C.ExperimentConfig, num_ids: int, device: torch.device) -> S.StepContext:
+def plain_convs(module: torch.nn.Module) -> None:
+    """Switch :class:`rlqlib.methods.conv_grad.SmallMapConv2d` back to :class:`torch.nn.Conv2d` (oneDNN's weight
+    gradient everywhere), the baseline of ``--convs plain``."""
+    for m in module.modules():
+        if isinstance(m, SmallMapConv2d):
+            m.__class__ = torch.nn.Conv2d
+
+
+def build(cfg: C.ExperimentConfig, num_ids: int, device: torch.device, convs: str = "small-map") -> S.StepContext:
     clothes_orig = 4 * num_ids
     num_clothes = clothes_orig + (81 * num_ids if cfg.data.cloth_aug else 0)
     mcfg = ModelConfig(**{**C.to_dict(cfg)["model"], "num_ids": num_ids, "num_clothes": num_clothes,
                           "num_pose_classes": cfg.data.pose_k + 1})
     model, heads = M.build_model(mcfg, 0), M.build_heads(mcfg, 1)
+    if convs == "plain":
+        plain_convs(model)
     student = S.Student(model, heads.cal_classifier).to(device)
     cc = heads.clothes_classifier.to(device)
     if cfg.runtime.channels_last:
@@ -128,6 +140,9 @@ def main() -> None:
     ap.add_argument("--num-ids", type=int, default=136)
     ap.add_argument("--precisions", nargs="+", default=None,
                     help="amp:channels_last pairs, e.g. none:0 bf16:1 (default: the preset's, plus fp32 on cuda)")
+    ap.add_argument("--convs", nargs="+", default=["small-map"], choices=["small-map", "plain"],
+                    help="3x3 convolutions as the library builds them (small-map: matmul weight gradient on small "
+                         "maps in CPU bf16 training) and/or plain oneDNN ones (the baseline), e.g. --convs plain small-map")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=JSON",
                     help="config override for every variant, e.g. data.cloth_aug=false (repeatable)")
     args = ap.parse_args()
@@ -145,14 +160,14 @@ def main() -> None:
                                      (["none:0", "bf16:1"] if device.type == "cuda" else []))
     for prec in dict.fromkeys(precisions):
         amp, cl = prec.split(":")
-        for variant in args.variants:
+        for variant, convs in ((v, c) for v in args.variants for c in args.convs):
             cfg = Pr.make(args.preset, variant, device=args.device, amp=amp,
                           **{"runtime.channels_last": bool(int(cl)), **overrides})
-            ctx = build(cfg, args.num_ids, device)
+            ctx = build(cfg, args.num_ids, device, convs)
             g = torch.Generator(device=device)
             g.manual_seed(0)
             batch = cap_batch(cfg, args.num_ids, g, device)
-            rec = {"preset": args.preset, "device": args.device, "variant": variant, "amp": amp,
+            rec = {"preset": args.preset, "device": args.device, "variant": variant, "convs": convs, "amp": amp,
                    "channels_last": bool(int(cl)), "threads": torch.get_num_threads(),
                    "image_size": list(cfg.data.image_size), "backbone": cfg.model.backbone,
                    "cloth_aug": cfg.data.cloth_aug, "load_1min": round(os.getloadavg()[0], 2)}

@@ -1,7 +1,9 @@
 """The ResNet trunk every method's network is cut from: backbone layouts, global poolings, ImageNet weights.
 
 :func:`build_trunk` slices one torchvision ResNet into ``stem`` (conv1, bn1, relu, maxpool, layer1), ``layer2``,
-``layer3`` and ``layer4`` with the configured last stride (1 = the reference's: 384×192 input ⇒ 24×12 layer4 map);
+``layer3`` and ``layer4`` with the configured last stride (1 = the reference's: 384×192 input ⇒ 24×12 layer4 map),
+its 3×3 convolutions :class:`rlqlib.methods.conv_grad.SmallMapConv2d` (plain convolutions but for the weight
+gradient on small maps in CPU bf16 training);
 RLQ/CAL (:mod:`rlqlib.methods.rlq.model`) copies pieces into branches, FIRe² (:mod:`rlqlib.methods.fire2.model`)
 chains them. Initial weights are loaded into the whole ResNet before it is sliced, so every copy made of a piece
 starts from them: ImageNet's (``pretrained``; nothing is downloaded, torchvision's file is read from the torch hub
@@ -20,6 +22,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from rlqlib.methods.conv_grad import use_small_map_convs
 from rlqlib.methods.tv import import_torchvision
 
 log = logging.getLogger(__name__)
@@ -162,6 +165,7 @@ def build_trunk(backbone: str, pretrained: bool = False, last_stride: int = 1,
     elif pretrained:
         _load_imagenet(net, backbone)
     _set_last_stride(net.layer4, last_stride)
+    use_small_map_convs(net)  # CPU bf16 training: a faster weight gradient on small maps (layer4 at 128×64)
     stem = nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1)
     pieces = nn.ModuleDict({"stem": stem, "layer2": net.layer2, "layer3": net.layer3, "layer4": net.layer4})
     return pieces, net.inplanes  # layer4's output channels
