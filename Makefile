@@ -37,6 +37,10 @@ CHROMEDRIVER := /usr/bin/chromedriver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # papermill/tqdm/OpenMP: one BLAS pool per process; t-SNE is 3-6x slower with 2 OpenMP threads here.
 export PYTHONUNBUFFERED := 1
+# Decoded images at model size, one tensor file per image list (rlqlib.data.images; each run would otherwise decode
+# its ~4,800 SynthCC-cpu images again, ~3 s). For the book's targets only; empty: no cache.
+IMAGE_CACHE ?= $(CURDIR)/data/.image-cache
+book smoke-book pretrain plan: export RLQ_IMAGE_CACHE := $(IMAGE_CACHE)
 
 .PHONY: help setup assets browser book plan pretrain smoke-book test synth lock clean distclean
 
@@ -47,7 +51,7 @@ help:
 	@echo "make book JOBS=N - first train the planned runs N at a time (default: the cores; DEVICE=cuda: the GPUs)"
 	@echo "make book EXECUTOR=slurm JOBS=N SLURM_PARTITION=gpu - ... as SLURM jobs, N at a time (submitit)"
 	@echo "make pose-env - optional MediaPipe pose estimator environment (.venv-pose)"
-	@echo "variables: PRESET=smoke|cpu|cpu-long|cpu-scratch|paper DATASET=$(DATASET) DATA_ROOT=$(DATA_ROOT) DEVICE=$(DEVICE) SEEDS=0,1,2 RUNS_DIR=$(RUNS_DIR) ONLY=<notebook> JOBS=$(JOBS) PAGE_JOBS=$(PAGE_JOBS) EXECUTOR=local|slurm SLURM_PARTITION=<partition>"
+	@echo "variables: PRESET=smoke|cpu|cpu-long|cpu-scratch|paper DATASET=$(DATASET) DATA_ROOT=$(DATA_ROOT) DEVICE=$(DEVICE) SEEDS=0,1,2 RUNS_DIR=$(RUNS_DIR) ONLY=<notebook> JOBS=$(JOBS) PAGE_JOBS=$(PAGE_JOBS) EXECUTOR=local|slurm SLURM_PARTITION=<partition> IMAGE_CACHE=$(IMAGE_CACHE)"
 
 # The virtual environment, from the pinned lock. Re-created when the lock or pyproject changes.
 $(VENV)/.stamp: requirements-lock.txt pyproject.toml

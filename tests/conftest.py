@@ -59,3 +59,10 @@ def synthcc_smoke_pretrain(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synthcc") / "smoke-pretrain"
     generate(replace(PRESETS["smoke"], **SMOKE_PRETRAIN), root, seed=0, workers=1, progress=False)
     return root
+
+
+@pytest.fixture(autouse=True)
+def _no_image_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests decode their images themselves unless they set ``RLQ_IMAGE_CACHE`` (:mod:`rlqlib.data.images`), even
+    when the calling shell has it (``make`` sets it for the book)."""
+    monkeypatch.delenv("RLQ_IMAGE_CACHE", raising=False)

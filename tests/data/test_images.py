@@ -45,3 +45,64 @@ def test_load_images_names_bad_file(tmp_path):
         load_images([str(good), str(bad)], (4, 4))
     with pytest.raises(DatasetError, match="missing_7.png"):
         load_images([str(tmp_path / "missing_7.png")], (4, 4))
+
+
+def _pngs(folder, n=3, seed=0):
+    rng = np.random.default_rng(seed)
+    paths = [str(folder / f"img{i}.png") for i in range(n)]
+    for p in paths:
+        Image.fromarray(rng.integers(0, 256, (8, 4, 3), dtype=np.uint8)).save(p)
+    return paths
+
+
+def test_the_image_cache_stores_and_returns_the_decoded_images(tmp_path, monkeypatch):
+    from rlqlib.data import images as I
+
+    paths = _pngs(tmp_path)
+    want = load_images(paths, (8, 4))  # no cache: RLQ_IMAGE_CACHE unset
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("RLQ_IMAGE_CACHE", str(cache))
+    assert torch.equal(load_images(paths, (8, 4)), want)
+    files = list(cache.glob("*.pt"))
+    assert len(files) == 1 and not list(cache.glob("*.tmp"))
+
+    def no_decoding(path, size):
+        raise AssertionError(f"decoded {path} although it is cached")
+
+    monkeypatch.setattr(I, "_read_rgb", no_decoding)
+    assert torch.equal(load_images(paths, (8, 4)), want)  # read back from the cache
+    with pytest.raises(AssertionError, match="decoded"):
+        load_images(paths, (4, 2))  # another size is another key
+    with pytest.raises(AssertionError, match="decoded"):
+        load_images(paths[:2], (8, 4))  # another list is another key
+
+
+def test_a_changed_file_is_decoded_again(tmp_path, monkeypatch):
+    monkeypatch.setenv("RLQ_IMAGE_CACHE", str(tmp_path / "cache"))
+    paths = _pngs(tmp_path)
+    first = load_images(paths, (8, 4))
+    Image.fromarray(np.full((8, 4, 3), 7, np.uint8)).save(paths[1])  # new content, new size and time
+    second = load_images(paths, (8, 4))
+    assert torch.equal(second[0], first[0]) and torch.equal(second[1], torch.full((3, 8, 4), 7, dtype=torch.uint8))
+    assert len(list((tmp_path / "cache").glob("*.pt"))) == 2
+
+
+def test_an_unusable_cache_is_skipped_with_a_warning(tmp_path, monkeypatch, caplog):
+    paths = _pngs(tmp_path)
+    want = load_images(paths, (8, 4))
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("a file where the cache folder should be")
+    monkeypatch.setenv("RLQ_IMAGE_CACHE", str(blocker))
+    with caplog.at_level("WARNING", logger="rlqlib.data.images"):
+        assert torch.equal(load_images(paths, (8, 4)), want)
+    assert "cannot write the decoded-image cache" in caplog.text
+    # a corrupt cache file: read, refused, decoded again and replaced
+    monkeypatch.setenv("RLQ_IMAGE_CACHE", str(tmp_path / "cache"))
+    load_images(paths, (8, 4))
+    (cached,) = (tmp_path / "cache").glob("*.pt")
+    cached.write_bytes(b"truncated")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="rlqlib.data.images"):
+        assert torch.equal(load_images(paths, (8, 4)), want)
+    assert "cannot read the decoded-image cache" in caplog.text
+    assert torch.equal(torch.load(cached, weights_only=True), want)
