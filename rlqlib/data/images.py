@@ -105,6 +105,9 @@ def load_images(
     Returns:
         (N,3,H,W) uint8 tensor in the order of ``paths``.
 
+    With ``$RLQ_IMAGE_CACHE`` set, the images are read from (or, decoded, written to) the decoded-image cache (see
+    the module docstring).
+
     Raises:
         DatasetError: a file is missing or cannot be decoded; the message names it.
     """
