@@ -163,7 +163,7 @@ def _store(images: Tensor, cache: Path) -> None:
         os.close(fd)
         torch.save(images, tmp)
         os.replace(tmp, cache)
-    except OSError as err:
+    except (OSError, RuntimeError) as err:  # torch.save reports a failed write (e.g. a full disk) as RuntimeError
         log.warning("cannot write the decoded-image cache %s (%s); set %s to a writable folder or unset it",
                     cache, err, CACHE_ENV)
         if tmp is not None and os.path.exists(tmp):

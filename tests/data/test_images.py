@@ -96,6 +96,19 @@ def test_an_unusable_cache_is_skipped_with_a_warning(tmp_path, monkeypatch, capl
     with caplog.at_level("WARNING", logger="rlqlib.data.images"):
         assert torch.equal(load_images(paths, (8, 4)), want)
     assert "cannot write the decoded-image cache" in caplog.text
+    # a write that fails half-way (torch.save raises RuntimeError on a full disk): warned, no file left behind
+    from rlqlib.data import images as I
+
+    def full_disk(obj, f):
+        open(f, "wb").write(b"partial")
+        raise RuntimeError("unexpected pos 832 vs 726")
+
+    caplog.clear()
+    with monkeypatch.context() as m, caplog.at_level("WARNING", logger="rlqlib.data.images"):
+        m.setenv("RLQ_IMAGE_CACHE", str(tmp_path / "full"))
+        m.setattr(I.torch, "save", full_disk)
+        assert torch.equal(load_images(paths, (8, 4)), want)
+    assert "cannot write the decoded-image cache" in caplog.text and not list((tmp_path / "full").iterdir())
     # a corrupt cache file: read, refused, decoded again and replaced
     monkeypatch.setenv("RLQ_IMAGE_CACHE", str(tmp_path / "cache"))
     load_images(paths, (8, 4))
