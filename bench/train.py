@@ -31,20 +31,12 @@ from rlqlib.data.batches import TrainBatches
 from rlqlib.data.recolour import COLOURS
 from rlqlib.data.sampler import PKSampler
 from rlqlib.methods.base import Placement
-from rlqlib.methods.conv_grad import SmallMapConv2d
+from rlqlib.methods.conv_grad import use_small_map_convs
 from rlqlib.methods.model_config import ModelConfig
 from rlqlib.methods.optim import adam
 from rlqlib.methods.rlq import model as M
 from rlqlib.methods.rlq import steps as S
 from rlqlib.data.transforms import train_augment
-
-
-def plain_convs(module: torch.nn.Module) -> None:
-    """Switch :class:`rlqlib.methods.conv_grad.SmallMapConv2d` back to :class:`torch.nn.Conv2d` (oneDNN's weight
-    gradient everywhere), the baseline of ``--convs plain``."""
-    for m in module.modules():
-        if isinstance(m, SmallMapConv2d):
-            m.__class__ = torch.nn.Conv2d
 
 
 def build(cfg: C.ExperimentConfig, num_ids: int, device: torch.device, convs: str = "small-map") -> S.StepContext:
@@ -53,8 +45,7 @@ def build(cfg: C.ExperimentConfig, num_ids: int, device: torch.device, convs: st
     mcfg = ModelConfig(**{**C.to_dict(cfg)["model"], "num_ids": num_ids, "num_clothes": num_clothes,
                           "num_pose_classes": cfg.data.pose_k + 1})
     model, heads = M.build_model(mcfg, 0), M.build_heads(mcfg, 1)
-    if convs == "plain":
-        plain_convs(model)
+    use_small_map_convs(model, enabled=convs == "small-map")  # build_trunk switched them on
     student = S.Student(model, heads.cal_classifier).to(device)
     cc = heads.clothes_classifier.to(device)
     if cfg.runtime.channels_last:

@@ -98,12 +98,17 @@ def eligible(conv: nn.Module) -> bool:
             and conv.stride[0] == conv.stride[1] and conv.padding_mode == "zeros")
 
 
-def use_small_map_convs(module: nn.Module) -> int:
+def use_small_map_convs(module: nn.Module, enabled: bool = True) -> int:
     """Switch every eligible convolution inside ``module`` to :class:`SmallMapConv2d` in place (same parameters and
-    state-dict keys); returns how many were switched."""
+    state-dict keys), or with ``enabled=False`` every :class:`SmallMapConv2d` back to a plain :class:`torch.nn.Conv2d`
+    (oneDNN's weight gradient everywhere: ``bench/train.py --convs plain``); returns how many were switched."""
     n = 0
     for m in module.modules():
-        if eligible(m):
+        if enabled and eligible(m):
             m.__class__ = SmallMapConv2d
-            n += 1
+        elif not enabled and type(m) is SmallMapConv2d:
+            m.__class__ = nn.Conv2d
+        else:
+            continue
+        n += 1
     return n

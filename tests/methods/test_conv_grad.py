@@ -106,6 +106,8 @@ def test_only_plain_3x3_padding_1_convolutions_are_switched():
     assert [type(m).__name__ for m in net] == ["Conv2d", "SmallMapConv2d", "Conv2d", "Conv2d", "Conv2d",
                                                "SmallMapConv2d"]
     assert list(net.state_dict()) == keys
+    assert G.use_small_map_convs(net, enabled=False) == 2  # and back (the benchmark's baseline)
+    assert all(type(m) is nn.Conv2d for m in net)
 
 
 def test_the_trunk_uses_small_map_convolutions():
