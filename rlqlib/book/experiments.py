@@ -36,6 +36,7 @@ from rlqlib.engine.features import run_features, run_precision
 from rlqlib.data.images import load_images
 from rlqlib.engine import runs as R
 from rlqlib.engine import teacher as Tc
+from rlqlib.engine import train as T
 
 METRICS = ("top1", "top5", "mAP")
 
@@ -283,6 +284,19 @@ def _device(s: Setting, run: R.Run) -> torch.device:
     return torch.device(s.device or run.config.runtime.device)
 
 
+@functools.lru_cache(maxsize=8)
+def _loaded_model(run_dir: str, checkpoint_mtime_ns: int, device: str) -> torch.nn.Module:
+    return T.load_run_model(run_dir, device)
+
+
+def run_model(run: R.Run, device: str | torch.device) -> torch.nn.Module:
+    """``run``'s trained model in eval mode on ``device``, kept for the process: the last 8 loaded are reused while
+    their checkpoint is unchanged (a page embeds many image sets with the same few models; each load reads the
+    checkpoint, optimizer state included, ~0.2 s for the ``cpu`` preset). Callers must not modify it."""
+    stamp = (run.dir / T.CHECKPOINT).stat().st_mtime_ns
+    return _loaded_model(str(run.dir), stamp, str(torch.device(device)))
+
+
 def embed(run: R.Run, images: torch.Tensor, s: Setting, tag: str | None = None) -> torch.Tensor:
     """Inference features (docs/spec.md §1.5: flip TTA, L2 norm) of ``images`` under ``run``'s model, on CPU.
 
@@ -298,7 +312,7 @@ def embed(run: R.Run, images: torch.Tensor, s: Setting, tag: str | None = None) 
     if path is not None and path.is_file():
         return torch.load(path, weights_only=True)
     dev = _device(s, run)
-    model = run.load_model(dev)
+    model = run_model(run, dev)
     feats = run_features(model, images, run.config.runtime, dev).cpu()
     if path is not None:
         path.parent.mkdir(exist_ok=True)

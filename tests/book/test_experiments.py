@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,6 +16,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from rlqlib.book import experiments as X
 from rlqlib.book import reported
@@ -271,3 +273,32 @@ def test_describe_configs_shows_what_the_overrides_change(tmp_path):
     table = X.describe_configs(s, "bm", {"no aug": {"data.cloth_aug": False}, "BM": {}})
     assert list(table.index) == ["no aug", "BM"] and list(table["cloth aug"]) == [False, True]
     assert table.loc["BM", "overrides"] == "(none)" and "triplet" in table.loc["BM", "terms"]
+
+
+def test_run_model_is_loaded_once_per_checkpoint_and_device_and_embed_reuses_it(tmp_path, monkeypatch):
+    from rlqlib.engine import train as T
+
+    loads = []
+
+    def load(run_dir, device):
+        loads.append((run_dir, device))
+        return torch.nn.Flatten()  # (N,3,H,W) → (N, 3·H·W)
+
+    monkeypatch.setattr(T, "load_run_model", load)
+    X._loaded_model.cache_clear()
+    (tmp_path / T.CHECKPOINT).write_bytes(b"weights")
+    runtime = SimpleNamespace(amp="none", device="cpu")
+    run = SimpleNamespace(dir=tmp_path, config=SimpleNamespace(runtime=runtime))
+    first = X.run_model(run, "cpu")
+    assert X.run_model(run, torch.device("cpu")) is first and len(loads) == 1
+    os.utime(tmp_path / T.CHECKPOINT, ns=(1, 1))  # a retrained run: another checkpoint
+    assert X.run_model(run, "cpu") is not first and len(loads) == 2
+    monkeypatch.setattr(X, "run_features", lambda model, images, rt, dev: model(images.float()))
+    s = X.Setting("smoke", "synthcc", str(tmp_path), "cpu", str(tmp_path / "runs"))
+    images = torch.arange(2 * 3 * 2 * 2, dtype=torch.uint8).reshape(2, 3, 2, 2)
+    a = X.embed(run, images, s, "a")
+    b = X.embed(run, images.flip(0), s, "b")
+    assert len(loads) == 2  # two feature sets, no new load
+    torch.testing.assert_close(a, images.flatten(1).float())
+    torch.testing.assert_close(b, a.flip(0))
+    X._loaded_model.cache_clear()
