@@ -2,7 +2,8 @@
 
 * ``local`` (:class:`Local`) — ``rlq train`` processes on this machine, one per worker slot, each with
   ``runtime.threads`` threads (a run every other one waits for, the shared pretraining run, gets them all) and, with
-  GPUs, one GPU per slot (``CUDA_VISIBLE_DEVICES``).
+  GPUs, one GPU per slot (``CUDA_VISIBLE_DEVICES``). Each is forked from a server process that has imported torch
+  and rlqlib once (:data:`PRELOAD`), instead of starting an interpreter that imports them again (~2.5 s a run).
 * ``slurm`` (:class:`Slurm`) — one SLURM job per run, submitted through submitit, asking for the run's
   :func:`rlqlib.engine.resources.for_config` (GPUs, CPUs — also its thread count —, memory, time limit) on
   ``partition``; a job cut by its time limit (or preempted) is requeued and resumes from its last checkpoint.
@@ -22,8 +23,10 @@ Both write the run's output to ``task.log`` (``<runs_dir>/logs/<run>.log``) on t
 from __future__ import annotations
 
 import os
+import runpy
 import subprocess
 import sys
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,16 +134,65 @@ class _Process:
         self.handle.close()
 
 
+#: What the local fork server imports before it forks a run's process: what ``rlq train`` needs.
+PRELOAD = ("torch", "rlqlib.engine.runs", "rlqlib.engine.presets", "rlqlib.methods.registry",
+           "rlqlib.data.training", "rlqlib.book.executors")
+_CLI = ["-m", "rlqlib.cli"]
+
+
+def _cli_child(args: list[str], log: str, env: dict[str, str]) -> None:
+    """In a forked process: ``rlq <args>`` with ``env`` as the environment and its output in ``log``; its exit status
+    is the command's."""
+    os.environ.clear()
+    os.environ.update(env)
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    sys.argv = [sys.executable, *args]
+    try:
+        runpy.run_module(_CLI[1], run_name="__main__", alter_sys=True)  # what `python -m rlqlib.cli` runs; it exits
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+
+
+@dataclass
+class _Forked:
+    worker: str
+    proc: Any  # multiprocessing.Process
+
+    def poll(self) -> int | None:
+        return self.proc.exitcode
+
+    def reason(self) -> str:
+        return ""
+
+    def cancel(self) -> None:
+        self.proc.terminate()
+        self.proc.join()
+
+
 class Local:
     """``rlq train`` processes on this machine, ``options.threads`` threads each (``workers × threads`` for a task
-    every other one waits for), one GPU per slot with ``options.gpus``."""
+    every other one waits for), one GPU per slot with ``options.gpus``. A command of this interpreter's ``rlq`` is
+    forked from a fork server that imported :data:`PRELOAD` once; any other command line is a new process."""
 
     poll_s = 0.2
 
     def __init__(self, options: Options) -> None:
         self.options = options
+        self._context: Any = None
 
-    def start(self, task: Task, slot: int) -> _Process:
+    def _fork_server(self) -> Any:
+        if self._context is None:
+            import multiprocessing
+
+            self._context = multiprocessing.get_context("forkserver")
+            self._context.set_forkserver_preload(list(PRELOAD))
+        return self._context
+
+    def start(self, task: Task, slot: int) -> Handle:
         o = self.options
         env = _environment()
         worker = str(slot)
@@ -148,9 +200,20 @@ class Local:
             gpu = o.gpus[slot % len(o.gpus)]
             env["CUDA_VISIBLE_DEVICES"] = gpu
             worker = f"{slot} (GPU {gpu})"
-        handle = open(task.log, "w")
         threads = o.threads * o.workers if task.alone else o.threads
-        proc = subprocess.Popen(task.command(threads), stdout=handle, stderr=subprocess.STDOUT, env=env)
+        command = task.command(threads)
+        if command[:3] == [sys.executable, *_CLI] and os.name == "posix":
+            proc = self._fork_server().Process(target=_cli_child, args=(command[3:], str(task.log), env),
+                                               name=task.name)
+            main = sys.modules["__main__"]
+            sys.modules["__main__"] = types.ModuleType("__main__")  # the child runs rlq, not the caller's script again
+            try:
+                proc.start()
+            finally:
+                sys.modules["__main__"] = main
+            return _Forked(worker, proc)
+        handle = open(task.log, "w")
+        proc = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
         return _Process(worker, proc, handle)
 
 

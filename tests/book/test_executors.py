@@ -4,7 +4,9 @@ runs as local workers and reports a failure with its log; the job a cluster is a
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,44 @@ def test_resources_follow_the_preset_and_the_device():
 def test_an_unknown_executor_is_named_with_the_choices(tmp_path):
     with pytest.raises(ValueError, match="unknown executor 'pbs'; choose from local, slurm"):
         TP.train_jobs([], tmp_path, executor="pbs")
+
+
+def _local_task(tmp_path: Path, name: str, command: list[str]) -> X.Task:
+    return X.Task(name, lambda threads: command, tmp_path / f"{name}.log", Rs.Request(gpus=0, cpus=1, mem_gb=1,
+                                                                                       minutes=5))
+
+
+def _wait(handle: X.Handle) -> int:
+    while (status := handle.poll()) is None:
+        time.sleep(0.02)
+    return status
+
+
+def test_a_local_rlq_command_is_forked_with_its_output_and_exit_status(tmp_path):
+    executor = X.make("local", X.Options())
+    ok = _local_task(tmp_path, "ok", [sys.executable, "-m", "rlqlib.cli", "describe", "--variant", "cal",
+                                      "--backbone", "resnet18", "--num-ids", "3", "--num-clothes", "4"])
+    bad = _local_task(tmp_path, "bad", [sys.executable, "-m", "rlqlib.cli", "train", "--variant", "cal",
+                                        "--preset", "no-such-preset", "--root", str(tmp_path), "--out", str(tmp_path)])
+    plain = _local_task(tmp_path, "plain", [sys.executable, "-c", "print('not rlq')"])
+    handles = [executor.start(t, slot=0) for t in (ok, bad, plain)]
+    assert isinstance(handles[0], X._Forked) and isinstance(handles[2], X._Process)
+    assert [_wait(h) for h in handles] == [0, 2, 0]
+    assert json.loads(ok.log.read_text())["params"] > 0  # the command's JSON, and nothing else, in its log
+    assert "rlq train: error:" in bad.log.read_text() and "no-such-preset" in bad.log.read_text()
+    assert plain.log.read_text().strip() == "not rlq"
+
+
+def test_a_script_without_a_main_guard_can_start_forked_tasks(tmp_path):
+    script = tmp_path / "script.py"  # the fork server must not run the caller's script again
+    script.write_text(
+        "import sys, time\nfrom pathlib import Path\nfrom rlqlib.book import executors as X\n"
+        "from rlqlib.engine import resources as Rs\n"
+        f"log = Path({str(tmp_path / 'run.log')!r})\n"
+        "task = X.Task('t', lambda n: [sys.executable, '-m', 'rlqlib.cli', 'describe', '--variant', 'cal', "
+        "'--num-ids', '3', '--num-clothes', '4'], log, Rs.Request(0, 1, 1, 5))\n"
+        "h = X.make('local', X.Options()).start(task, 0)\nwhile h.poll() is None: time.sleep(0.02)\n"
+        "print('status', h.poll())\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "status 0", done.stderr
+    assert "params" in (tmp_path / "run.log").read_text()
