@@ -37,8 +37,9 @@ CHROMEDRIVER := /usr/bin/chromedriver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # papermill/tqdm/OpenMP: one BLAS pool per process; t-SNE is 3-6x slower with 2 OpenMP threads here.
 export PYTHONUNBUFFERED := 1
-# Decoded images at model size, one tensor file per image list (rlqlib.data.images; each run would otherwise decode
-# its ~4,800 SynthCC-cpu images again, ~3 s). For the book's targets only; empty: no cache.
+# Decoded images and clothes masks at model size, one tensor file per list (rlqlib.data.images; each run would
+# otherwise decode its ~4,800 SynthCC-cpu images again, ~3 s, and a Base Model run its ~6,600 masks, ~2.5 s). For the
+# book's targets only; empty: no cache.
 IMAGE_CACHE ?= $(CURDIR)/data/.image-cache
 book smoke-book pretrain plan: export RLQ_IMAGE_CACHE := $(IMAGE_CACHE)
 

@@ -119,3 +119,25 @@ def test_an_unusable_cache_is_skipped_with_a_warning(tmp_path, monkeypatch, capl
         assert torch.equal(load_images(paths, (8, 4)), want)
     assert "cannot read the decoded-image cache" in caplog.text
     assert torch.equal(torch.load(cached, weights_only=True), want)
+
+
+def test_masks_are_cached_apart_from_images_of_the_same_files(tmp_path, monkeypatch):
+    from rlqlib.data import images as I
+
+    paths = _pngs(tmp_path)
+    half = np.zeros((8, 4, 3), np.uint8)
+    half[:4] = 255
+    Image.fromarray(half).save(paths[0])  # a mask: the top half
+    want_masks, want_images = load_masks(paths, (8, 4)), load_images(paths, (8, 4))  # no cache
+    assert want_masks.any() and not want_masks.all()
+    monkeypatch.setenv("RLQ_IMAGE_CACHE", str(tmp_path / "cache"))
+    assert torch.equal(load_masks(paths, (8, 4)), want_masks)
+    assert torch.equal(load_images(paths, (8, 4)), want_images)  # same files and size: another file, not the masks
+    assert sorted(f.name.split("-")[0] for f in (tmp_path / "cache").glob("*.pt")) == ["images", "masks"]
+
+    def no_decoding(path, size):
+        raise AssertionError(f"decoded {path} although it is cached")
+
+    monkeypatch.setattr(I, "_read_mask", no_decoding)
+    cached = load_masks(paths, (8, 4))
+    assert torch.equal(cached, want_masks) and cached.dtype == torch.bool and cached.shape == (3, 1, 8, 4)
