@@ -16,6 +16,7 @@
   ``data.degrade_at``) only where they can change the run: faulty-silhouette recolouring where a faulty list can
   exist (a real dataset, or named lists), the LQ augmentation's mode and mix when it is on, ``degrade_at = "raw"``
   when LQ images are made (TAD, the extra LQ view); ``schedule.heads_lr_mult`` when it is not 1;
+  ``schedule.ema_decay`` when it is not 0;
   ``tad.teacher_seed`` when a TAD student's teacher is trained with another seed than the student's (before it,
   every student had its own seed's teacher; the teacher's key also enters through ``tad.teacher_hash``).
 * **Fields that follow the dataset** (``None``: ``data.colours``, ``data.degrade_at``) are hashed with their value
@@ -46,6 +47,7 @@ ADDED_LATER: dict[str, Callable[[ExperimentConfig], bool]] = {
                                           and (cfg.data.dataset != "synthcc" or cfg.data.faulty_csvs)),
     "data.faulty_csvs": lambda cfg: cfg.data.faulty_csvs is None,
     "schedule.heads_lr_mult": lambda cfg: cfg.schedule.heads_lr_mult == 1.0,
+    "schedule.ema_decay": lambda cfg: cfg.schedule.ema_decay == 0.0,
     "tad.teacher_seed": lambda cfg: not (cfg.tad.enabled and cfg.tad.teacher)
     or cfg.tad.teacher_seed in (None, cfg.runtime.seed),
     "data.lq_aug_mode": lambda cfg: cfg.data.lq_aug == 0,

@@ -26,6 +26,7 @@ checkpoint) and ``metrics.json`` (final, written last: a folder holding it is a 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -45,6 +46,7 @@ from rlqlib.data.images import load_images
 from rlqlib.data.lq import dataset_mix
 from rlqlib.data.sampler import PKSampler
 from rlqlib.engine.config import SECTIONS, ExperimentConfig, effective, to_dict
+from rlqlib.engine.ema import WeightAverage
 from rlqlib.engine.features import run_features
 from rlqlib.engine.hashing import run_hash
 from rlqlib.engine.pretrain import needs_pretrain
@@ -196,6 +198,7 @@ class Trainer:
                                                          teacher=teacher)
         self.history: list[dict] = []
         self.start_epoch = 0
+        self.ema = WeightAverage(self.model, cfg.schedule.ema_decay) if cfg.schedule.ema_decay else None
 
     @property
     def model(self) -> nn.Module:
@@ -282,6 +285,8 @@ class Trainer:
         state = self._pretrain_state()
         fresh = build_model(self.model_cfg, self.cfg.runtime.seed, trunk_state(state["model"]))
         self.model.load_state_dict(fresh.state_dict())
+        if self.ema is not None:
+            self.ema = WeightAverage(self.model, self.cfg.schedule.ema_decay)  # the average starts at the trunk
         log.info("trunk initialised from the pretraining run %s", self.init_dir)
 
     # -------------------------------------------------------------------------------- passes
@@ -321,6 +326,7 @@ class Trainer:
             "epoch": epoch + 1, "model": self.model.state_dict(),
             "rng": {"cap": self.gen_cap.get_state(), "tad": self.gen_tad.get_state()},
             "sampler_epoch": epoch + 1, "history": self.history,
+            **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
             **self.method.state_dict(),
         }
 
@@ -333,6 +339,8 @@ class Trainer:
         if self.world > 1:
             raise CheckpointError("resuming is supported in single-process runs; restart DDP runs from scratch")
         self.model.load_state_dict(state["model"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         self.method.load_state_dict(state, next_epoch=int(state["epoch"]))
         self.gen_cap.set_state(state["rng"]["cap"].cpu())
         self.gen_tad.set_state(state["rng"]["tad"].cpu())
@@ -365,8 +373,11 @@ class Trainer:
         for epoch in range(self.start_epoch, cfg.schedule.epochs):
             t0 = time.perf_counter()
             record: dict[str, Any] = {"epoch": epoch, "lr": self.method.lr_at(epoch)}
-            record.update(self.method.epoch(epoch, self._bar))  # pass name → record
+            with self.ema.tracking(self.model) if self.ema is not None else contextlib.nullcontext():
+                record.update(self.method.epoch(epoch, self._bar))  # pass name → record
             last = epoch == cfg.schedule.epochs - 1
+            if last and self.ema is not None:
+                self.ema.copy_to(self.model)  # the run ends with the averaged weights: evaluated and checkpointed
             every = cfg.schedule.eval_every
             if last or (every and (epoch + 1) % every == 0):
                 record["eval"] = self.evaluate()

@@ -21,6 +21,9 @@ class ScheduleConfig:
             its own parameter group in the main Adam, and the clothes classifier's Adam) learn at
             ``heads_lr_mult · lr``; the trunk and the model's own heads at ``lr``. 1 = the authors' code (one rate);
             the ``cpu`` preset's short fine-tuning from the pretrained trunk uses 10 (docs/synthcc-probes.md §4).
+        ema_decay: keep an exponential moving average of the network's weights, updated after every optimiser step
+            of the network, and end the run with it (what is evaluated and checkpointed as the model;
+            :mod:`rlqlib.engine.ema`); 0 = off (the paper and the authors' code).
     """
 
     epochs: int = 60
@@ -31,11 +34,15 @@ class ScheduleConfig:
     cc_start: float = 25 / 60  # PAPER_CC_START
     eval_every: int = 0
     heads_lr_mult: float = 1.0
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.heads_lr_mult > 0:
             raise ValueError(f"schedule.heads_lr_mult={self.heads_lr_mult!r}: it multiplies the learning rate; "
                              "give a positive number (1 = one rate for every parameter)")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"schedule.ema_decay={self.ema_decay!r}: give a decay in [0, 1) (0 = no weight "
+                             "averaging; e.g. 0.99 averages over about the last 100 steps)")
 
     def milestone_epochs(self) -> list[int]:
         """LR milestones in epochs (60 epochs ⇒ [20, 40])."""
