@@ -3,15 +3,15 @@ that changes the model, and put into the model at the end of the run (``schedule
 and the authors' code). Not in RLQ, CAL or FIRe²: an option for short runs, whose last steps otherwise decide where
 in the loss basin a run ends (docs/synthcc-probes.md)::
 
-    ema = WeightAverage(model, decay=0.99)
+    ema = WeightAverage(model, decay=0.98)
     with ema.tracking(model):          # every optimizer.step() over a parameter of model updates the average
         train(...)
     ema.copy_to(model)                 # the averaged weights (BN running statistics averaged too)
 
-The average after update t is ``a_t = d_t · a_{t-1} + (1 − d_t) · w_t`` with ``d_t = min(decay, (1 + t)/(10 + t))``
-(a short warm-up, so that the weights of the first steps, new classifiers at their random start, fade out
-quickly), over every floating-point entry of the state dict; integer entries (BN's ``num_batches_tracked``) are
-copied.
+The average after update t (1, 2, …) is ``a_t = d_t · a_{t-1} + (1 − d_t) · w_t`` with ``d_t = min(decay, 1 − 1/t)``:
+the plain mean of the weights after steps 1…t while ``t ≤ 1/(1 − decay)`` (the starting weights, new classifiers at
+their random start, get no share), an exponential average with a horizon of ``1/(1 − decay)`` steps after that.
+Every floating-point entry of the state dict is averaged; integer entries (BN's ``num_batches_tracked``) are copied.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ class WeightAverage:
         self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     def decay_at(self, t: int) -> float:
-        """The decay of update ``t`` (1-indexed): the warm-up ``(1 + t)/(10 + t)`` capped at ``decay``."""
-        return min(self.decay, (1 + t) / (10 + t))
+        """The decay of update ``t`` (1-indexed): ``1 − 1/t`` (a running mean) capped at ``decay``."""
+        return min(self.decay, 1.0 - 1.0 / t)
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:

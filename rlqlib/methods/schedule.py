@@ -42,7 +42,7 @@ class ScheduleConfig:
                              "give a positive number (1 = one rate for every parameter)")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"schedule.ema_decay={self.ema_decay!r}: give a decay in [0, 1) (0 = no weight "
-                             "averaging; e.g. 0.99 averages over about the last 100 steps)")
+                             "averaging; e.g. 0.98 averages over about the last 50 steps)")
 
     def milestone_epochs(self) -> list[int]:
         """LR milestones in epochs (60 epochs ⇒ [20, 40])."""

@@ -22,7 +22,7 @@ def test_the_average_follows_its_recursion_with_the_warm_up():
     net = _net()
     ema = WeightAverage(net, decay=0.9)
     history = [net[0].weight.detach().clone()]
-    for t in range(1, 40):  # the warm-up (1+t)/(10+t) is below 0.9 until t = 80: both phases, capped from t = 81
+    for t in range(1, 40):  # a running mean while 1 - 1/t <= 0.9 (t <= 10), then the decay 0.9
         with torch.no_grad():
             net[0].weight.add_(torch.randn(2, 3))
             net[1].num_batches_tracked += 1
@@ -30,11 +30,13 @@ def test_the_average_follows_its_recursion_with_the_warm_up():
         ema.update(net)
     want = history[0]
     for t, w in enumerate(history[1:], start=1):
-        d = min(0.9, (1 + t) / (10 + t))
+        d = min(0.9, 1 - 1 / t)
         want = d * want + (1 - d) * w
+        if t == 10:  # the first 10 steps' weights, equally weighted; the start none
+            torch.testing.assert_close(want, torch.stack(history[1:11]).mean(0))
     torch.testing.assert_close(ema.shadow["0.weight"], want)
     assert ema.shadow["1.num_batches_tracked"].item() == 39  # integers are copied, not averaged
-    assert [ema.decay_at(t) for t in (1, 8, 80, 1000)] == pytest.approx([2 / 11, 0.5, 0.9, 0.9])
+    assert [ema.decay_at(t) for t in (1, 2, 10, 11, 1000)] == pytest.approx([0, 0.5, 0.9, 0.9, 0.9])
     ema.copy_to(net)
     torch.testing.assert_close(net[0].weight, want)
 
