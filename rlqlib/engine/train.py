@@ -198,6 +198,7 @@ class Trainer:
                                                          teacher=teacher)
         self.history: list[dict] = []
         self.start_epoch = 0
+        # schedule.ema_decay: a moving average of the weights (its first update replaces the starting weights)
         self.ema = WeightAverage(self.model, cfg.schedule.ema_decay) if cfg.schedule.ema_decay else None
 
     @property
@@ -285,8 +286,6 @@ class Trainer:
         state = self._pretrain_state()
         fresh = build_model(self.model_cfg, self.cfg.runtime.seed, trunk_state(state["model"]))
         self.model.load_state_dict(fresh.state_dict())
-        if self.ema is not None:
-            self.ema = WeightAverage(self.model, self.cfg.schedule.ema_decay)  # the average starts at the trunk
         log.info("trunk initialised from the pretraining run %s", self.init_dir)
 
     # -------------------------------------------------------------------------------- passes
