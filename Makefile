@@ -109,10 +109,13 @@ endif
 	$(PY) -m rlqlib.book.runner build $(BOOKFLAGS)
 
 # The smoke book: every page executed once at the smoke preset into $(SMOKE_RUNS)/ (a few minutes, first time only;
-# delete the folder after changing a page's run list). Its ledger is the book's run list (rlqlib.book.plan).
+# delete the folder after changing a page's run list). Its ledger is the book's run list (rlqlib.book.plan). One
+# thread: make book runs it beside the pretraining run, and two OpenMP threads in its kernels wait on the busy core
+# (the severity page's sweep took 62 s instead of 7 s beside a busy core, and slowed the pretraining run too).
 smoke-book: setup
 	$(VENV)/bin/rlq synth --preset smoke --out data/synthcc-smoke --seed 0 --if-absent
-	test -f $(SMOKE_RUNS)/.complete || { $(PY) -m rlqlib.book.runner run --preset smoke --dataset synthcc \
+	test -f $(SMOKE_RUNS)/.complete || { OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+	  $(PY) -m rlqlib.book.runner run --preset smoke --dataset synthcc \
 	  --root data/synthcc-smoke --device cpu --runs-dir $(SMOKE_RUNS) --write-to $(SMOKE_RUNS)/pages --quiet \
 	  $(if $(SEEDS),--seeds $(SEEDS)) && touch $(SMOKE_RUNS)/.complete; }
 
