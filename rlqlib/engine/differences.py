@@ -145,14 +145,19 @@ DIFFERENCES: tuple[Difference, ...] = (
                "rarely (exact ties only)", fixed="stable: ties broken by gallery index"),
     Difference("C1", "learning rate of the new external classifiers (CAL-id, clothes)", "one Adam rate, 3.5e-4",
                "one rate for the model and both classifiers", ("schedule.heads_lr_mult",), "cal",
-               "schedule.heads_lr_mult=1 (the cpu preset's 10 is its only value other than 1)",
-               "cpu preset only: the classifiers learn at 10× the trunk's rate in the 2-epoch target runs (with one "
-               "rate CAL does not beat identity-only there; docs/synthcc-probes.md §4); not the pretraining run, "
-               "not FIRe² (no external classifiers)"),
+               "schedule.heads_lr_mult=1 (the cpu preset's 20 is its only value other than 1)",
+               "cpu preset only: the classifiers learn at 20× the trunk's rate in the 2-epoch target runs (with one "
+               "rate CAL does not beat identity-only there; docs/synthcc-probes.md §4–§5); 10× in its TAD teacher; "
+               "not the pretraining run, not FIRe² (no external classifiers)"),
     Difference("C2", "CAL's adversarial label smoothing ε", "ε = 0.1 (CAL's paper)", "ε = 0.1",
                ("losses.adv_epsilon",), "cal", "losses.adv_epsilon=0.1",
                "cpu and cpu-long presets only: ε = 1 (with 0.1 the short runs lose 5–7 CC top-1 points; "
                "docs/synthcc-probes.md §4)"),
+    Difference("C3", "the weights a run ends with", "the last step's", "the last step's", ("schedule.ema_decay",),
+               "cal", "schedule.ema_decay=0 (the cpu preset's 0.98 is its only value other than 0)",
+               "cpu preset only: each 2-epoch target run ends with a moving average of its weights over about its "
+               "last 50 steps, which is evaluated and checkpointed (it halves the seed noise there; "
+               "docs/synthcc-probes.md §5); not the pretraining run, not the TAD teacher"),
 )
 
 

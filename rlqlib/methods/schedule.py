@@ -20,7 +20,7 @@ class ScheduleConfig:
         heads_lr_mult: the RLQ/CAL family's new, randomly initialised external classifiers (the CAL-id classifier,
             its own parameter group in the main Adam, and the clothes classifier's Adam) learn at
             ``heads_lr_mult · lr``; the trunk and the model's own heads at ``lr``. 1 = the authors' code (one rate);
-            the ``cpu`` preset's short fine-tuning from the pretrained trunk uses 10 (docs/synthcc-probes.md §4).
+            the ``cpu`` preset's short fine-tuning from the pretrained trunk uses 20 (docs/synthcc-probes.md §4–§5).
         ema_decay: keep an exponential moving average of the network's weights, updated after every optimiser step
             of the network, and end the run with it (what is evaluated and checkpointed as the model;
             :mod:`rlqlib.engine.ema`); 0 = off (the paper and the authors' code).

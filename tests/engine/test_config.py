@@ -57,16 +57,20 @@ def test_cpu_preset_fine_tunes_the_shared_trunk_briefly_and_pretrains_with_the_s
     assert cfg.model.init == "synthcc" and cfg.losses.adv_epsilon == Pr.CPU_ADV_EPSILON == 1.0
     s = cfg.schedule
     assert s.epochs == Pr.CPU_EPOCHS and s.milestones == Pr.CPU_FT_MILESTONES and s.cc_start == Pr.CPU_FT_CC_START
-    assert s.heads_lr_mult == Pr.CPU_HEADS_LR_MULT == 10  # fast external heads in every RLQ/CAL-family target run
-    assert Pr.make("cpu", "teacher").schedule.heads_lr_mult == 10 and Pr.make("cpu", "fire2").schedule.heads_lr_mult == 1
-    pre = Pr.make("cpu", "pretrain")  # 30 epochs from scratch, one rate for every parameter
+    assert s.heads_lr_mult == Pr.CPU_HEADS_LR_MULT == 20  # fast external heads in every RLQ/CAL-family target run
+    assert s.ema_decay == Pr.CPU_EMA_DECAY == 0.98  # every target run ends with its weight average
+    fire2, teacher = Pr.make("cpu", "fire2").schedule, Pr.make("cpu", "teacher").schedule
+    assert fire2.heads_lr_mult == 1 and fire2.ema_decay == 0.98
+    assert teacher.heads_lr_mult == Pr.CPU_TEACHER_HEADS_LR_MULT == 10 and teacher.ema_decay == 0  # as before
+    assert teacher.epochs == s.epochs and teacher.milestones == s.milestones and teacher.cc_start == s.cc_start
+    pre = Pr.make("cpu", "pretrain")  # 30 epochs from scratch, one rate for every parameter, no average
     assert pre.model.init == "scratch" and pre.schedule.epochs == Pr.CPU_PRETRAIN_EPOCHS == 30
-    assert pre.schedule.heads_lr_mult == 1
+    assert pre.schedule.heads_lr_mult == 1 and pre.schedule.ema_decay == 0
     assert pre.schedule.milestones == Pr.CPU_MILESTONES and pre.schedule.cc_start == Pr.CPU_CC_START
     long = Pr.make("cpu-long", "cal")  # the same trunk start, 15 epochs with the scratch schedule's fractions
     assert long.model == cfg.model and long.losses == cfg.losses and long.schedule.epochs == 15
     assert long.schedule.milestones == Pr.CPU_MILESTONES and long.schedule.cc_start == Pr.CPU_CC_START
-    assert long.schedule.heads_lr_mult == 1 and Pr.make("cpu-long", "pretrain").schedule.epochs == 15  # as measured
+    assert long.schedule.heads_lr_mult == 1 and long.schedule.ema_decay == 0 and Pr.make("cpu-long", "pretrain").schedule.epochs == 15  # as measured
     old = Pr.make("cpu-scratch", "cal")  # the cpu preset before the shared trunk, under its own name
     assert old.model.init == "scratch" and old.losses.adv_epsilon == 0.1 and old.schedule.epochs == 15
 
@@ -130,7 +134,9 @@ def test_teacher_is_shared_and_its_hash_enters_the_student():
     tad, rlq = Pr.make("cpu", "tad"), Pr.make("cpu", "rlq")
     assert Tc.teacher_config(tad) == Tc.teacher_config(rlq)
     t = Tc.teacher_config(rlq)
-    assert t.variant == "teacher" and t.data.train_set == "external" and t.schedule == rlq.schedule
+    assert t.variant == "teacher" and t.data.train_set == "external"
+    assert t.schedule == dataclasses.replace(rlq.schedule, heads_lr_mult=10.0, ema_decay=0.0)  # TEACHER_PRESETS["cpu"]
+    assert Tc.teacher_config(Pr.make("smoke", "rlq")).schedule == Pr.make("smoke", "rlq").schedule  # no entry
     assert Tc.teacher_config(Pr.make("cpu", "rlq", epochs=3)) == t  # the student's length does not move the teacher
     with pytest.raises(ValueError, match="teacher"):
         Tc.resolve(rlq)
@@ -215,8 +221,9 @@ def test_authors_teacher_and_cal_batch_at_the_paper_preset():
     t = Tc.teacher_config(Pr.make("paper", "rlq"))
     assert t.schedule.epochs == Pr.TEACHER_EPOCHS == 200 and (t.data.p, t.data.k) == (10, 4)
     assert t.schedule.milestone_epochs() == [20, 40] and t.schedule.cc_start_epoch() == 25
-    small = Tc.teacher_config(Pr.make("cpu", "rlq"))  # other presets: their schedule, the student's P×K
-    assert small.schedule == Pr.make("cpu", "bm").schedule and (small.data.p, small.data.k) == (8, 4)
+    small = Tc.teacher_config(Pr.make("cpu", "rlq"))  # cpu: its schedule as before the average, the student's P×K
+    assert small.schedule == dataclasses.replace(Pr.make("cpu", "bm").schedule, heads_lr_mult=10.0, ema_decay=0.0)
+    assert (small.data.p, small.data.k) == (8, 4)
     for variant in ("cal", "cal+cloth-aug", "cal+triplet", "cal+cloth-aug+triplet", "id-only"):
         cfg = Pr.make("paper", variant)
         assert (cfg.data.p, cfg.data.k) == (4, 8), variant  # K = 8, 32 per process (the CAL authors')

@@ -46,7 +46,8 @@ def test_defaults_are_read_from_the_configs():
     assert Df.default_of(Df.record("M3"), "paper", "ltcc") == "schedule.epochs = 200, data.p×k = 10×4"
     assert Df.default_of(Df.record("M4"), "paper", "ltcc") == "data.p×k = 4×8"
     assert effective(make("paper", "rlq")).data.degrade_at == "raw"
-    for key, field, cpu, paper in (("C1", "schedule.heads_lr_mult", 10.0, 1.0), ("C2", "losses.adv_epsilon", 1.0, 0.1)):
+    for key, field, cpu, paper in (("C1", "schedule.heads_lr_mult", 20.0, 1.0), ("C2", "losses.adv_epsilon", 1.0, 0.1),
+                                     ("C3", "schedule.ema_decay", 0.98, 0.0)):
         assert Df.default_of(Df.record(key), "cpu", "synthcc") == f"{field} = {cpu}"
         assert Df.default_of(Df.record(key), "paper", "ltcc") == f"{field} = {paper}"
         switched = Df.config_for(Df.record(key), "cpu", "synthcc", **{field: paper})  # the switch named
