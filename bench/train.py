@@ -10,7 +10,8 @@ runs ``--warmup`` steps and times ``--steps`` more. A CAP step forwards M = P·K
 replica); a TAD step forwards 2B (HQ + LQ) through the student plus B through the teacher. Batch making
 (sampling, recolouring, augmentation: :class:`rlqlib.data.batches.TrainBatches` over random images and masks) is timed
 separately (``batch_s``). ``--set KEY=JSON`` applies config overrides to every variant (e.g.
-``--set data.cloth_aug=false`` for a BM step without the recoloured replica). Prints one JSON line per
+``--set data.cloth_aug=false`` for a BM step without the recoloured replica; ``--set schedule.ema_decay=0`` for
+steps without the weight average that the cpu preset updates after each of them). Prints one JSON line per
 configuration: s/step and images/s (images = what the student forwards) and the 1-minute load average before
 the timing: on this 2-core machine two processes with 2 threads each slow every step by 5–60× (OpenMP threads
 waiting on a busy core), so a load above ~0.5 means the figures are not the machine's.
@@ -19,6 +20,7 @@ waiting on a busy core), so a load above ~0.5 means the figures are not the mach
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
@@ -27,6 +29,7 @@ import torch
 
 from rlqlib.engine import config as C
 from rlqlib.engine import presets as Pr
+from rlqlib.engine.ema import WeightAverage
 from rlqlib.data.batches import TrainBatches
 from rlqlib.data.recolour import COLOURS
 from rlqlib.data.sampler import PKSampler
@@ -162,8 +165,12 @@ def main() -> None:
                    "channels_last": bool(int(cl)), "threads": torch.get_num_threads(),
                    "image_size": list(cfg.data.image_size), "backbone": cfg.model.backbone,
                    "cloth_aug": cfg.data.cloth_aug, "load_1min": round(os.getloadavg()[0], 2)}
-            s = time_steps(lambda: S.cap_step(ctx, batch, cc_active=True, epoch=0, step=0, generator=g),
-                           args.warmup, args.steps, device)
+            # schedule.ema_decay: every optimiser step over the model also updates the weight average, as in a run
+            ema = WeightAverage(ctx.student.model, cfg.schedule.ema_decay) if cfg.schedule.ema_decay else None
+            with ema.tracking(ctx.student.model) if ema is not None else contextlib.nullcontext():
+                s = time_steps(lambda: S.cap_step(ctx, batch, cc_active=True, epoch=0, step=0, generator=g),
+                               args.warmup, args.steps, device)
+            rec["ema_decay"] = cfg.schedule.ema_decay
             n = batch["images"].shape[0]
             rec.update(cap_images=n, cap_s_per_step=round(s, 4), cap_images_per_s=round(n / s, 1),
                        batch_s=round(batch_seconds(cfg, args.num_ids, device, args.steps), 4))
@@ -172,8 +179,9 @@ def main() -> None:
                 h, w = cfg.data.image_size
                 hq = torch.randint(0, 256, (b, 3, h, w), dtype=torch.uint8, generator=g, device=g.device).to(device)
                 idx = torch.arange(b)
-                s = time_steps(lambda: S.tad_step(ctx, hq, idx, epoch=0, step=0, generator=g), args.warmup,
-                               args.steps, device)
+                with ema.tracking(ctx.student.model) if ema is not None else contextlib.nullcontext():
+                    s = time_steps(lambda: S.tad_step(ctx, hq, idx, epoch=0, step=0, generator=g), args.warmup,
+                                   args.steps, device)
                 rec.update(tad_images=2 * b, tad_s_per_step=round(s, 4), tad_images_per_s=round(2 * b / s, 1))
             print(json.dumps(rec), flush=True)
 
