@@ -75,10 +75,11 @@ CPU_EPOCHS = 2
 CPU_FT_MILESTONES = (0.75,)
 CPU_FT_CC_START = 0.5
 CPU_ADV_EPSILON = 1.0
-# cpu preset: the new external classifiers (CAL-id, clothes) learn at 10x the trunk's rate in the short target runs,
-# and the shared pretraining run is 30 epochs instead of 15; chosen on the development SynthCC (generator seed 100) and
-# confirmed on generator seed 1 by the positive control and the level only (docs/synthcc-probes.md §4). The pretraining
-# run itself keeps one rate (with fast heads its trunk breaks: 28 % top-1 on its own test instead of 65 %).
+# cpu preset: the new external classifiers (CAL-id, clothes) learn faster than the trunk in the short target runs
+# (10x at first, 20x since the weight average below), and the shared pretraining run is 30 epochs instead of 15;
+# chosen on the development SynthCC (generator seed 100) and confirmed on generator seed 1 by the positive control and
+# the level only (docs/synthcc-probes.md §4). The pretraining run itself keeps one rate (with fast heads its trunk
+# breaks: 28 % top-1 on its own test instead of 65 %).
 CPU_HEADS_LR_MULT = 20.0
 CPU_PRETRAIN_EPOCHS = 30
 # cpu preset: the target runs end with a moving average of their weights over about the last 50 steps (ema_decay 0.98),
