@@ -167,22 +167,22 @@ def main() -> None:
                    "cloth_aug": cfg.data.cloth_aug, "load_1min": round(os.getloadavg()[0], 2)}
             # schedule.ema_decay: every optimiser step over the model also updates the weight average, as in a run
             ema = WeightAverage(ctx.student.model, cfg.schedule.ema_decay) if cfg.schedule.ema_decay else None
+            rec["ema_decay"] = cfg.schedule.ema_decay
             with ema.tracking(ctx.student.model) if ema is not None else contextlib.nullcontext():
                 s = time_steps(lambda: S.cap_step(ctx, batch, cc_active=True, epoch=0, step=0, generator=g),
                                args.warmup, args.steps, device)
-            rec["ema_decay"] = cfg.schedule.ema_decay
-            n = batch["images"].shape[0]
-            rec.update(cap_images=n, cap_s_per_step=round(s, 4), cap_images_per_s=round(n / s, 1),
-                       batch_s=round(batch_seconds(cfg, args.num_ids, device, args.steps), 4))
-            if cfg.tad.enabled:
-                b = cfg.data.p * cfg.data.k
-                h, w = cfg.data.image_size
-                hq = torch.randint(0, 256, (b, 3, h, w), dtype=torch.uint8, generator=g, device=g.device).to(device)
-                idx = torch.arange(b)
-                with ema.tracking(ctx.student.model) if ema is not None else contextlib.nullcontext():
+                n = batch["images"].shape[0]
+                rec.update(cap_images=n, cap_s_per_step=round(s, 4), cap_images_per_s=round(n / s, 1))
+                if cfg.tad.enabled:
+                    b = cfg.data.p * cfg.data.k
+                    h, w = cfg.data.image_size
+                    hq = torch.randint(0, 256, (b, 3, h, w), dtype=torch.uint8, generator=g,
+                                       device=g.device).to(device)
+                    idx = torch.arange(b)
                     s = time_steps(lambda: S.tad_step(ctx, hq, idx, epoch=0, step=0, generator=g), args.warmup,
                                    args.steps, device)
-                rec.update(tad_images=2 * b, tad_s_per_step=round(s, 4), tad_images_per_s=round(2 * b / s, 1))
+                    rec.update(tad_images=2 * b, tad_s_per_step=round(s, 4), tad_images_per_s=round(2 * b / s, 1))
+            rec["batch_s"] = round(batch_seconds(cfg, args.num_ids, device, args.steps), 4)
             print(json.dumps(rec), flush=True)
 
 
